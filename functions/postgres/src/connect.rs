@@ -1,0 +1,120 @@
+//! Logging in to PostgreSQL, with errors that say which credential failed and why.
+
+use crate::secret::PostgresSecret;
+use crate::tls::TlsSettings;
+use rotation::{CredentialFailure, CredentialRole, FailureKind};
+use secrecy::ExposeSecret;
+use std::error::Error as StdError;
+use std::time::Duration;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// Shown to the server as `application_name`.
+pub const APPLICATION_NAME: &str = "secrets-manager-rotation";
+
+/// Classifies a driver error.
+pub fn classify(error: &tokio_postgres::Error) -> FailureKind {
+    if let Some(db) = error.as_db_error() {
+        let code = db.code();
+        return if *code == SqlState::INVALID_PASSWORD
+            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        {
+            FailureKind::Authentication
+        } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+            FailureKind::Permission
+        } else {
+            FailureKind::Other
+        };
+    }
+    let mut source: Option<&(dyn StdError + 'static)> = error.source();
+    while let Some(cause) = source {
+        if cause.downcast_ref::<rustls::Error>().is_some() {
+            return FailureKind::Tls;
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+            {
+                return FailureKind::Tls;
+            }
+            return match io.kind() {
+                std::io::ErrorKind::TimedOut => FailureKind::Timeout,
+                _ => FailureKind::Unreachable,
+            };
+        }
+        source = cause.source();
+    }
+    let text = error.to_string();
+    if text.contains("TLS") || text.contains("SSL") {
+        FailureKind::Tls
+    } else {
+        FailureKind::Other
+    }
+}
+
+/// The driver's message with its causes, e.g.
+/// `error connecting to server: Connection refused (os error 111)`.
+/// The driver never puts a password in an error.
+pub fn describe(error: &tokio_postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        return format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+    }
+    error.to_string()
+}
+
+/// Logs in with `secret` as `role`; the connection runs in its own task.
+pub async fn connect(
+    secret: &PostgresSecret,
+    role: CredentialRole,
+    tls: &TlsSettings,
+    timeout: Duration,
+) -> Result<Client, CredentialFailure> {
+    let mut config = Config::new();
+    config
+        .host(&secret.host)
+        .port(secret.port)
+        .user(&secret.username)
+        .password(secret.password.expose_secret())
+        .dbname(&secret.dbname)
+        .application_name(APPLICATION_NAME)
+        .connect_timeout(timeout);
+    let failure = |error: tokio_postgres::Error| CredentialFailure {
+        role,
+        target: secret.target(),
+        kind: classify(&error),
+        detail: describe(&error),
+    };
+    let attempt = async {
+        if tls.use_tls(secret.ssl) {
+            config.ssl_mode(tokio_postgres::config::SslMode::Require);
+            let connector = MakeRustlsConnect::new(tls.client_config().clone());
+            let (client, connection) = config.connect(connector).await.map_err(failure)?;
+            tokio::spawn(connection);
+            Ok(client)
+        } else {
+            tracing::warn!(
+                host = %secret.host,
+                port = secret.port,
+                credential = %role,
+                "connecting WITHOUT TLS: the secret says \"ssl\": false or TLS_MODE=disable"
+            );
+            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+            let (client, connection) = config.connect(NoTls).await.map_err(failure)?;
+            tokio::spawn(connection);
+            Ok(client)
+        }
+    };
+    // The connect timeout covers each TCP connect; this one covers the whole
+    // login (TLS handshake and authentication included).
+    match tokio::time::timeout(timeout * 2, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(CredentialFailure {
+            role,
+            target: secret.target(),
+            kind: FailureKind::Timeout,
+            detail: format!("no answer within {} s", (timeout * 2).as_secs()),
+        }),
+    }
+}

@@ -1,0 +1,300 @@
+//! The secret format of AWS's PostgreSQL rotation functions.
+
+use rotation::BackendError;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+use std::fmt;
+use zeroize::Zeroize;
+
+/// Engines this function rotates (the `engine` field, when present).
+pub const ENGINES: &[&str] = &["postgres", "aurora-postgresql"];
+/// `port` when the secret has none.
+pub const DEFAULT_PORT: u16 = 5432;
+/// `dbname` when the secret has none.
+pub const DEFAULT_DBNAME: &str = "postgres";
+
+/// A PostgreSQL secret value: the fields AWS's functions read, and every other
+/// field kept as it was. `Debug` shows no password and no unknown field.
+pub struct PostgresSecret {
+    /// `host`.
+    pub host: String,
+    /// `port` (number or numeric string; default 5432).
+    pub port: u16,
+    /// `username`.
+    pub username: String,
+    /// `password`.
+    pub password: SecretString,
+    /// `dbname` (default `postgres`).
+    pub dbname: String,
+    /// `ssl`: `Some(true)`/`Some(false)` when the secret says, `None` when absent.
+    pub ssl: Option<bool>,
+    /// Every field but `password`, exactly as stored, to write back unchanged.
+    fields: Map<String, Value>,
+}
+
+impl fmt::Debug for PostgresSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresSecret")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &"[REDACTED]")
+            .field("dbname", &self.dbname)
+            .field("ssl", &self.ssl)
+            .finish_non_exhaustive()
+    }
+}
+
+fn required_string(fields: &Map<String, Value>, name: &str) -> Result<String, BackendError> {
+    match fields.get(name) {
+        None | Some(Value::Null) => Err(BackendError::field(name, "is missing")),
+        Some(Value::String(s)) if s.trim().is_empty() => Err(BackendError::field(name, "is empty")),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(BackendError::field(
+            name,
+            format!("must be a string, not {}", json_type(other)),
+        )),
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Reads `port`: a number or a string of digits, 1 to 65535.
+fn parse_port(value: Option<&Value>) -> Result<u16, BackendError> {
+    let invalid = |what: String| BackendError::field("port", what);
+    match value {
+        None | Some(Value::Null) => Ok(DEFAULT_PORT),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| invalid(format!("must be a port number from 1 to 65535, not {n}"))),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| invalid(format!("must be a port number from 1 to 65535, not {s:?}"))),
+        Some(other) => Err(invalid(format!(
+            "must be a number or a string of digits, not {}",
+            json_type(other)
+        ))),
+    }
+}
+
+/// Reads `ssl` as AWS's functions do: a boolean, or the strings `true`/`false`
+/// in any case.
+fn parse_ssl(value: Option<&Value>) -> Result<Option<bool>, BackendError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(Some(true)),
+            "false" => Ok(Some(false)),
+            _ => Err(BackendError::field(
+                "ssl",
+                format!("must be true or false, not {s:?}"),
+            )),
+        },
+        Some(other) => Err(BackendError::field(
+            "ssl",
+            format!("must be true or false, not {}", json_type(other)),
+        )),
+    }
+}
+
+impl PostgresSecret {
+    /// Parses and validates a stored value. Errors name the field; they quote
+    /// values only of fields that are not secret.
+    pub fn parse(raw: &SecretString) -> Result<Self, BackendError> {
+        let mut fields: Map<String, Value> =
+            serde_json::from_str(raw.expose_secret()).map_err(|e| {
+                // serde_json's syntax errors give a position, never the text.
+                BackendError::InvalidJson(format!(
+                    "{:?} error at line {} column {}",
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                ))
+            })?;
+        let password = match fields.remove("password") {
+            None | Some(Value::Null) => return Err(BackendError::field("password", "is missing")),
+            Some(Value::String(s)) => SecretString::from(s),
+            Some(other) => {
+                let kind = json_type(&other);
+                drop(other);
+                return Err(BackendError::field(
+                    "password",
+                    format!("must be a string, not {kind}"),
+                ));
+            }
+        };
+        if let Some(engine) = fields.get("engine") {
+            match engine {
+                Value::String(e) if ENGINES.contains(&e.as_str()) => {}
+                Value::String(e) => {
+                    return Err(BackendError::field(
+                        "engine",
+                        format!(
+                            "is {e:?}; this function rotates {}",
+                            ENGINES.join(" and ")
+                        ),
+                    ))
+                }
+                other => {
+                    return Err(BackendError::field(
+                        "engine",
+                        format!("must be a string, not {}", json_type(other)),
+                    ))
+                }
+            }
+        }
+        let host = required_string(&fields, "host")?;
+        let username = required_string(&fields, "username")?;
+        let port = parse_port(fields.get("port"))?;
+        let dbname = match fields.get("dbname") {
+            None | Some(Value::Null) => DEFAULT_DBNAME.to_owned(),
+            Some(_) => required_string(&fields, "dbname")?,
+        };
+        let ssl = parse_ssl(fields.get("ssl"))?;
+        Ok(Self {
+            host,
+            port,
+            username,
+            password,
+            dbname,
+            ssl,
+            fields,
+        })
+    }
+
+    /// The same secret with another password; every other field unchanged.
+    pub fn with_password(&self, password: SecretString) -> Self {
+        Self {
+            host: self.host.clone(),
+            port: self.port,
+            username: self.username.clone(),
+            password,
+            dbname: self.dbname.clone(),
+            ssl: self.ssl,
+            fields: self.fields.clone(),
+        }
+    }
+
+    /// The JSON to store: the original fields with this password.
+    pub fn to_json(&self) -> Result<SecretString, BackendError> {
+        let mut fields = self.fields.clone();
+        fields.insert(
+            "password".to_owned(),
+            Value::String(self.password.expose_secret().to_owned()),
+        );
+        let json = serde_json::to_string(&fields)
+            .map_err(|e| BackendError::Config(format!("cannot serialise the secret: {e}")));
+        if let Some(Value::String(mut copy)) = fields.remove("password") {
+            copy.zeroize();
+        }
+        json.map(SecretString::from)
+    }
+
+    /// `user "name" at host:port/dbname`, for messages.
+    pub fn target(&self) -> String {
+        format!(
+            "user {:?} at {}:{}/{}",
+            self.username, self.host, self.port, self.dbname
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(value: Value) -> Result<PostgresSecret, BackendError> {
+        PostgresSecret::parse(&SecretString::from(value.to_string()))
+    }
+
+    fn base() -> Value {
+        json!({"engine": "postgres", "host": "db", "username": "app", "password": "hunter2-secret"})
+    }
+
+    #[test]
+    fn defaults_port_and_dbname() {
+        let s = parse(base()).unwrap();
+        assert_eq!((s.port, s.dbname.as_str(), s.ssl), (5432, "postgres", None));
+    }
+
+    #[test]
+    fn port_may_be_a_string_and_ssl_a_string() {
+        let mut v = base();
+        v["port"] = json!("6543");
+        v["ssl"] = json!("TRUE");
+        v["engine"] = json!("aurora-postgresql");
+        let s = parse(v).unwrap();
+        assert_eq!((s.port, s.ssl), (6543, Some(true)));
+    }
+
+    #[test]
+    fn bad_fields_are_named_and_the_password_never_quoted() {
+        let cases = [
+            ("host", Value::Null, "`host` is missing"),
+            ("username", json!(""), "`username` is empty"),
+            ("port", json!("abc"), "`port` must be a port number"),
+            ("port", json!(70000), "`port` must be a port number"),
+            ("port", json!(true), "`port` must be a number"),
+            ("engine", json!("mysql"), "`engine` is \"mysql\""),
+            ("ssl", json!("maybe"), "`ssl` must be true or false"),
+            ("password", json!(12345), "`password` must be a string"),
+        ];
+        for (field, value, expected) in cases {
+            let mut v = base();
+            if value.is_null() {
+                v.as_object_mut().unwrap().remove(field);
+            } else {
+                v[field] = value;
+            }
+            let err = parse(v).unwrap_err().to_string();
+            assert!(err.contains(expected), "{field}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn invalid_json_gives_a_position_not_the_text() {
+        let err = PostgresSecret::parse(&SecretString::from("{\"password\": \"hunter2-secret".to_owned()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a valid JSON"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = PostgresSecret::parse(&SecretString::from("[\"hunter2-secret\"]".to_owned()))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_are_carried_over_and_debug_is_redacted() {
+        let mut v = base();
+        v["masterarn"] = json!("arn:aws:secretsmanager:x");
+        v["port"] = json!("5432");
+        v["extra"] = json!({"nested": [1, 2]});
+        let s = parse(v).unwrap();
+        let next = s.with_password(SecretString::from("new-pass".to_owned()));
+        let out: Value = serde_json::from_str(next.to_json().unwrap().expose_secret()).unwrap();
+        assert_eq!(out["masterarn"], json!("arn:aws:secretsmanager:x"));
+        assert_eq!(out["port"], json!("5432"));
+        assert_eq!(out["extra"], json!({"nested": [1, 2]}));
+        assert_eq!(out["password"], json!("new-pass"));
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}

@@ -1,0 +1,311 @@
+//! The four-step driver and the trait a backend implements.
+
+use crate::client::{SecretMetadata, SecretsManager, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use crate::error::{BackendError, RotationError};
+use crate::event::{RotationEvent, Step};
+use secrecy::SecretString;
+use std::fmt;
+use std::future::Future;
+
+/// What a step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// The step did its work.
+    Done,
+    /// The token's version is already `AWSCURRENT`: nothing to do.
+    AlreadyCurrent,
+    /// createSecret: the pending version already holds a value.
+    PendingExists,
+    /// setSecret: the backend already accepts the pending credential.
+    AlreadySet,
+}
+
+impl StepOutcome {
+    /// A short word for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepOutcome::Done => "done",
+            StepOutcome::AlreadyCurrent => "skipped: version is already AWSCURRENT",
+            StepOutcome::PendingExists => "skipped: pending value already exists",
+            StepOutcome::AlreadySet => "skipped: pending credential already works",
+        }
+    }
+}
+
+impl fmt::Display for StepOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What setSecret did to the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetOutcome {
+    /// The backend now accepts the pending credential.
+    Changed,
+    /// It already did; nothing was changed.
+    AlreadySet,
+}
+
+/// Everything setSecret may use.
+pub struct SetContext<'a, S> {
+    /// The secret's ARN.
+    pub secret_arn: &'a str,
+    /// The value under `AWSPENDING` for this rotation.
+    pub pending: &'a S,
+    /// The value under `AWSCURRENT`.
+    pub current: &'a S,
+    /// The value under `AWSPREVIOUS`, when it exists and can be read; used to
+    /// recover from a rotation that stopped half-way.
+    pub previous: Option<&'a S>,
+    /// The Secrets Manager client, for backends that read other secrets (the
+    /// admin secret of an alternating-users rotation).
+    pub secrets: &'a SecretsManager,
+}
+
+/// Everything createSecret may use.
+pub struct CreateContext<'a> {
+    /// The secret's ARN.
+    pub secret_arn: &'a str,
+    /// The Secrets Manager client.
+    pub secrets: &'a SecretsManager,
+}
+
+/// A system whose credential a secret holds: a database, a cache, an API.
+///
+/// The driver runs the protocol (pre-checks, labels, reading and storing
+/// values); a backend only knows its own secret format and how to make its
+/// server accept a credential. Single-user, alternating-users and non-database
+/// backends differ only in these methods.
+pub trait Backend: Send + Sync {
+    /// A parsed, validated secret value. Its `Debug` must not show secrets.
+    type Secret: Send + Sync;
+
+    /// Parses and validates a stored value. Errors name the field and never
+    /// quote a secret.
+    fn parse(&self, raw: &SecretString) -> Result<Self::Secret, BackendError>;
+
+    /// Serialises a value for storing, carrying unknown fields over unchanged.
+    fn serialize(&self, secret: &Self::Secret) -> Result<SecretString, BackendError>;
+
+    /// createSecret: the pending value derived from the current one (a new
+    /// password; for alternating users, the other user of the pair).
+    fn create_pending(
+        &self,
+        current: &Self::Secret,
+        ctx: &CreateContext<'_>,
+    ) -> impl Future<Output = Result<Self::Secret, BackendError>> + Send;
+
+    /// setSecret: make the backend accept the pending credential. Must be
+    /// idempotent and report [`SetOutcome::AlreadySet`] when it already does.
+    fn set_pending(
+        &self,
+        ctx: &SetContext<'_, Self::Secret>,
+    ) -> impl Future<Output = Result<SetOutcome, BackendError>> + Send;
+
+    /// testSecret: log in with the pending credential and run a real query.
+    fn test_pending(
+        &self,
+        pending: &Self::Secret,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+}
+
+/// Runs one step of `event` for `backend`. `arn` receives the secret's ARN as
+/// soon as it is known, for logging.
+pub async fn rotate<B: Backend>(
+    backend: &B,
+    secrets: &SecretsManager,
+    event: &RotationEvent,
+    arn: &mut Option<String>,
+) -> Result<StepOutcome, RotationError> {
+    let meta = secrets.describe(&event.secret_id).await?;
+    *arn = Some(meta.arn.clone());
+    let token = event.client_request_token.as_str();
+
+    // The pre-checks, from one DescribeSecret.
+    if meta.rotation_enabled == Some(false) {
+        return Err(RotationError::RotationDisabled { secret: meta.arn });
+    }
+    if !meta.versions.contains_key(token) {
+        return Err(RotationError::UnknownVersion {
+            secret: meta.arn,
+            version: token.to_owned(),
+        });
+    }
+    if meta.has_stage(token, AWSCURRENT) {
+        if event.step == Step::Finish && meta.has_stage(token, AWSPENDING) {
+            // A finishSecret that stopped after moving AWSCURRENT: finish clearing.
+            secrets
+                .update_stage(&meta.arn, AWSPENDING, None, Some(token))
+                .await?;
+        }
+        return Ok(StepOutcome::AlreadyCurrent);
+    }
+    if !meta.has_stage(token, AWSPENDING) {
+        return Err(RotationError::NotPending {
+            secret: meta.arn,
+            version: token.to_owned(),
+        });
+    }
+
+    match event.step {
+        Step::Create => create_secret(backend, secrets, &meta, event).await,
+        Step::Set => set_secret(backend, secrets, &meta, token).await,
+        Step::Test => test_secret(backend, secrets, &meta, token).await,
+        Step::Finish => finish_secret(secrets, &meta, token).await,
+    }
+}
+
+async fn read_current<B: Backend>(
+    backend: &B,
+    secrets: &SecretsManager,
+    meta: &SecretMetadata,
+) -> Result<B::Secret, RotationError> {
+    let value = secrets
+        .get_value(&meta.arn, None, AWSCURRENT)
+        .await?
+        .ok_or_else(|| RotationError::NoCurrentVersion {
+            secret: meta.arn.clone(),
+        })?;
+    backend
+        .parse(&value.value)
+        .map_err(|source| RotationError::InvalidSecret {
+            secret: meta.arn.clone(),
+            stage: AWSCURRENT,
+            source,
+        })
+}
+
+async fn read_pending<B: Backend>(
+    backend: &B,
+    secrets: &SecretsManager,
+    meta: &SecretMetadata,
+    token: &str,
+) -> Result<B::Secret, RotationError> {
+    let value = secrets
+        .get_value(&meta.arn, Some(token), AWSPENDING)
+        .await?
+        .ok_or_else(|| RotationError::MissingValue {
+            secret: meta.arn.clone(),
+            stage: AWSPENDING,
+            version: token.to_owned(),
+        })?;
+    backend
+        .parse(&value.value)
+        .map_err(|source| RotationError::InvalidSecret {
+            secret: meta.arn.clone(),
+            stage: AWSPENDING,
+            source,
+        })
+}
+
+fn step_error(meta: &SecretMetadata, step: Step, source: BackendError) -> RotationError {
+    RotationError::Step {
+        secret: meta.arn.clone(),
+        step: step.as_str(),
+        source,
+    }
+}
+
+async fn create_secret<B: Backend>(
+    backend: &B,
+    secrets: &SecretsManager,
+    meta: &SecretMetadata,
+    event: &RotationEvent,
+) -> Result<StepOutcome, RotationError> {
+    let token = event.client_request_token.as_str();
+    let current = read_current(backend, secrets, meta).await?;
+    if secrets
+        .get_value(&meta.arn, Some(token), AWSPENDING)
+        .await?
+        .is_some()
+    {
+        return Ok(StepOutcome::PendingExists);
+    }
+    let ctx = CreateContext {
+        secret_arn: &meta.arn,
+        secrets,
+    };
+    let pending = backend
+        .create_pending(&current, &ctx)
+        .await
+        .map_err(|e| step_error(meta, Step::Create, e))?;
+    let value = backend
+        .serialize(&pending)
+        .map_err(|e| step_error(meta, Step::Create, e))?;
+    secrets
+        .put_pending(&meta.arn, token, &value, event.rotation_token.as_deref())
+        .await?;
+    Ok(StepOutcome::Done)
+}
+
+async fn set_secret<B: Backend>(
+    backend: &B,
+    secrets: &SecretsManager,
+    meta: &SecretMetadata,
+    token: &str,
+) -> Result<StepOutcome, RotationError> {
+    let pending = read_pending(backend, secrets, meta, token).await?;
+    let current = read_current(backend, secrets, meta).await?;
+    // AWSPREVIOUS helps only to recover; an unreadable one is not an error.
+    let previous = match secrets.get_value(&meta.arn, None, AWSPREVIOUS).await {
+        Ok(Some(value)) => match backend.parse(&value.value) {
+            Ok(previous) => Some(previous),
+            Err(error) => {
+                tracing::warn!(secret_arn = %meta.arn, %error, "ignoring the AWSPREVIOUS value");
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(error) => {
+            tracing::warn!(secret_arn = %meta.arn, %error, "could not read the AWSPREVIOUS value");
+            None
+        }
+    };
+    let ctx = SetContext {
+        secret_arn: &meta.arn,
+        pending: &pending,
+        current: &current,
+        previous: previous.as_ref(),
+        secrets,
+    };
+    match backend
+        .set_pending(&ctx)
+        .await
+        .map_err(|e| step_error(meta, Step::Set, e))?
+    {
+        SetOutcome::Changed => Ok(StepOutcome::Done),
+        SetOutcome::AlreadySet => Ok(StepOutcome::AlreadySet),
+    }
+}
+
+async fn test_secret<B: Backend>(
+    backend: &B,
+    secrets: &SecretsManager,
+    meta: &SecretMetadata,
+    token: &str,
+) -> Result<StepOutcome, RotationError> {
+    let pending = read_pending(backend, secrets, meta, token).await?;
+    backend
+        .test_pending(&pending)
+        .await
+        .map_err(|e| step_error(meta, Step::Test, e))?;
+    Ok(StepOutcome::Done)
+}
+
+async fn finish_secret(
+    secrets: &SecretsManager,
+    meta: &SecretMetadata,
+    token: &str,
+) -> Result<StepOutcome, RotationError> {
+    // Move AWSCURRENT first: if the function stops between the two calls, a
+    // re-run sees the token as current and only clears AWSPENDING.
+    let old_current = meta.version_with(AWSCURRENT);
+    secrets
+        .update_stage(&meta.arn, AWSCURRENT, Some(token), old_current)
+        .await?;
+    secrets
+        .update_stage(&meta.arn, AWSPENDING, None, Some(token))
+        .await?;
+    Ok(StepOutcome::Done)
+}

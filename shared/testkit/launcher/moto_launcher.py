@@ -1,0 +1,290 @@
+#!/usr/bin/env python3
+"""Secrets Manager emulator for the tests and the demo.
+
+Runs moto's server and changes three things so that ``RotateSecret`` drives a
+real rotation function the way the service does:
+
+* Lambda invocations are not run by moto (that needs Docker): each step is
+  POSTed to the function's Invoke endpoint,
+  ``{invoke_url}/2015-03-31/functions/{name}/invocations``, where ``name`` is
+  the function name in the rotation Lambda ARN (``cargo lambda watch`` serves
+  that endpoint). A step that fails stops the rotation and fails
+  ``RotateSecret`` with the function's error message.
+* Labels are left to the function: moto moves AWSCURRENT itself after the
+  steps; the service does not. ``RotateSecret`` is refused only when
+  AWSPENDING sits on a version other than AWSCURRENT (moto refuses exactly
+  the other way round).
+* ``UpdateSecretVersionStage`` moving AWSCURRENT also moves moto's default
+  version, so a plain ``GetSecretValue`` returns the new current value.
+
+Each event carries a ``RotationToken``; the launcher records whether the
+function passed it on to ``PutSecretValue``.
+
+Control endpoints (JSON), for tests:
+
+* ``GET /_launcher/calls``: Secrets Manager calls counted by action, and the
+  rotation tokens seen on ``PutSecretValue``.
+* ``POST /_launcher/reset``: zero the counters.
+* ``POST /_launcher/config``: ``{"steps": [...]}`` sets the steps
+  ``RotateSecret`` invokes (default all four; ``[]`` only stages AWSPENDING so
+  a test can invoke the steps itself).
+"""
+
+import argparse
+import io
+import json
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    create_backend_app,
+)
+from moto.secretsmanager import models as sm
+from moto.secretsmanager.exceptions import (
+    InvalidParameterException,
+    InvalidRequestException,
+    ResourceNotFoundException,
+    SecretNotFoundException,
+)
+from werkzeug.serving import run_simple
+
+ALL_STEPS = ["createSecret", "setSecret", "testSecret", "finishSecret"]
+
+STATE = {
+    "invoke_url": None,
+    "steps": list(ALL_STEPS),
+    "calls": {},
+    "issued_rotation_tokens": set(),
+    "put_rotation_tokens": [],
+}
+LOCK = threading.Lock()
+
+
+def function_name(arn):
+    """The function name in a Lambda ARN (or the name itself)."""
+    parts = arn.split(":")
+    if len(parts) >= 7 and parts[5] == "function":
+        return parts[6]
+    return arn
+
+
+def invoke(arn, event):
+    """POSTs one event to the function; returns None or the error text."""
+    url = "%s/2015-03-31/functions/%s/invocations" % (
+        STATE["invoke_url"].rstrip("/"),
+        function_name(arn),
+    )
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(event).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=900) as response:
+            body = response.read().decode(errors="replace")
+            function_error = response.headers.get("X-Amz-Function-Error")
+    except urllib.error.HTTPError as error:
+        body = error.read().decode(errors="replace")
+        function_error = "HTTP %d" % error.code
+    except OSError as error:
+        return "could not reach the rotation function at %s: %s" % (url, error)
+    if function_error:
+        try:
+            payload = json.loads(body)
+            return "%s: %s" % (
+                payload.get("errorType", function_error),
+                payload.get("errorMessage", body),
+            )
+        except ValueError:
+            return "%s: %s" % (function_error, body)
+    return None
+
+
+def rotate_secret(
+    self,
+    secret_id,
+    client_request_token=None,
+    rotation_lambda_arn=None,
+    rotation_rules=None,
+    rotate_immediately=True,
+):
+    """RotateSecret as the service does it, invoking the function over HTTP."""
+    if not self._is_valid_identifier(secret_id):
+        raise SecretNotFoundException()
+    secret = self.secrets[secret_id]
+    if secret.is_deleted():
+        raise InvalidRequestException(
+            "You tried to perform the operation on a secret that's currently marked deleted."
+        )
+    if rotation_lambda_arn and len(rotation_lambda_arn) > 2048:
+        raise InvalidParameterException("RotationLambdaARN must <= 2048 characters long.")
+    if rotation_rules and "AutomaticallyAfterDays" in rotation_rules:
+        days = rotation_rules["AutomaticallyAfterDays"]
+        if days < 1 or days > 1000:
+            raise InvalidParameterException(
+                "RotationRules.AutomaticallyAfterDays must be within 1-1000."
+            )
+        secret.auto_rotate_after_days = days
+        secret.next_rotation_date = int(time.time()) + int(days) * 86400
+
+    # The service refuses only when AWSPENDING sits on a version that is not
+    # AWSCURRENT: that is a rotation still in progress.
+    for version_id, version in secret.versions.items():
+        stages = version["version_stages"]
+        if "AWSPENDING" in stages and "AWSCURRENT" not in stages:
+            raise InvalidRequestException(
+                "A previous rotation isn't complete. That rotation will be reattempted."
+            )
+
+    if rotation_lambda_arn:
+        secret.rotation_lambda_arn = rotation_lambda_arn
+    if not secret.rotation_lambda_arn:
+        raise InvalidRequestException("No Lambda rotation function ARN is associated with this secret.")
+    secret.rotation_enabled = True
+    secret.rotation_requested = True
+
+    if client_request_token:
+        self._client_request_token_validator(client_request_token)
+        token = client_request_token
+    else:
+        token = str(uuid.uuid4())
+    if token not in secret.versions:
+        secret.remove_version_stages_from_old_versions(["AWSPENDING"])
+        secret.versions[token] = {
+            "createdate": int(time.time()),
+            "version_id": token,
+            "version_stages": ["AWSPENDING"],
+        }
+
+    steps = list(STATE["steps"]) if rotate_immediately else ["testSecret"]
+    rotation_token = str(uuid.uuid4())
+    with LOCK:
+        STATE["issued_rotation_tokens"].add(rotation_token)
+    for step in steps:
+        event = {
+            "Step": step,
+            "SecretId": secret.arn,
+            "ClientRequestToken": token,
+            "RotationToken": rotation_token,
+        }
+        error = invoke(secret.rotation_lambda_arn, event)
+        if error is not None:
+            raise InvalidRequestException(
+                "Rotation function failed at step %s: %s" % (step, error)
+            )
+    secret.last_rotation_date = int(time.time())
+    return secret.to_short_dict(version_id=token)
+
+
+ORIGINAL_UPDATE_STAGE = sm.SecretsManagerBackend.update_secret_version_stage
+
+
+def update_secret_version_stage(
+    self, secret_id, version_stage, remove_from_version_id, move_to_version_id
+):
+    """Moto's version, plus: moving AWSCURRENT moves the default version too."""
+    result = ORIGINAL_UPDATE_STAGE(
+        self, secret_id, version_stage, remove_from_version_id, move_to_version_id
+    )
+    if version_stage == "AWSCURRENT" and move_to_version_id:
+        self.secrets[secret_id].default_version_id = move_to_version_id
+    return result
+
+
+sm.SecretsManagerBackend.rotate_secret = rotate_secret
+sm.SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage
+
+
+def json_response(start_response, payload, status="200 OK"):
+    body = json.dumps(payload).encode()
+    start_response(
+        status,
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+class Launcher:
+    """WSGI wrapper: control endpoints, call counting, then moto."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_launcher/"):
+            return self.control(path, environ, start_response)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith("secretsmanager."):
+            action = target.split(".", 1)[1]
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            with LOCK:
+                STATE["calls"][action] = STATE["calls"].get(action, 0) + 1
+                if action == "PutSecretValue":
+                    try:
+                        token = json.loads(body or b"{}").get("RotationToken")
+                    except ValueError:
+                        token = None
+                    STATE["put_rotation_tokens"].append(
+                        {
+                            "given": token is not None,
+                            "issued_by_rotation": token in STATE["issued_rotation_tokens"],
+                        }
+                    )
+        return self.app(environ, start_response)
+
+    def control(self, path, environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        with LOCK:
+            if path == "/_launcher/calls":
+                return json_response(
+                    start_response,
+                    {
+                        "calls": STATE["calls"],
+                        "put_rotation_tokens": STATE["put_rotation_tokens"],
+                    },
+                )
+            if path == "/_launcher/reset":
+                STATE["calls"] = {}
+                STATE["put_rotation_tokens"] = []
+                return json_response(start_response, {"ok": True})
+            if path == "/_launcher/config":
+                config = json.loads(body or b"{}")
+                if "steps" in config:
+                    unknown = [s for s in config["steps"] if s not in ALL_STEPS]
+                    if unknown:
+                        return json_response(
+                            start_response, {"error": "unknown steps %s" % unknown}, "400 Bad Request"
+                        )
+                    STATE["steps"] = list(config["steps"])
+                return json_response(start_response, {"steps": STATE["steps"]})
+        return json_response(start_response, {"error": "unknown path"}, "404 Not Found")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--invoke-url",
+        required=True,
+        help="base URL of the Lambda Invoke API, e.g. http://127.0.0.1:9000",
+    )
+    args = parser.parse_args()
+    STATE["invoke_url"] = args.invoke_url
+    app = DomainDispatcherApplication(create_backend_app)
+    print("moto launcher listening on %s:%d" % (args.host, args.port), file=sys.stderr, flush=True)
+    run_simple(args.host, args.port, Launcher(app), threaded=True, use_reloader=False)
+
+
+if __name__ == "__main__":
+    main()
