@@ -175,10 +175,7 @@ impl Backend for PostgresBackend {
         if user != pending.username {
             return Err(BackendError::Operation {
                 action: "running a test query".to_owned(),
-                detail: format!(
-                    "logged in as {user:?}, expected {:?}",
-                    pending.username
-                ),
+                detail: format!("logged in as {user:?}, expected {:?}", pending.username),
             });
         }
         Ok(())

@@ -144,10 +144,7 @@ impl PostgresSecret {
                 Value::String(e) => {
                     return Err(BackendError::field(
                         "engine",
-                        format!(
-                            "is {e:?}; this function rotates {}",
-                            ENGINES.join(" and ")
-                        ),
+                        format!("is {e:?}; this function rotates {}", ENGINES.join(" and ")),
                     ))
                 }
                 other => {
@@ -270,9 +267,11 @@ mod tests {
 
     #[test]
     fn invalid_json_gives_a_position_not_the_text() {
-        let err = PostgresSecret::parse(&SecretString::from("{\"password\": \"hunter2-secret".to_owned()))
-            .unwrap_err()
-            .to_string();
+        let err = PostgresSecret::parse(&SecretString::from(
+            "{\"password\": \"hunter2-secret".to_owned(),
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("not a valid JSON"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
         let err = PostgresSecret::parse(&SecretString::from("[\"hunter2-secret\"]".to_owned()))

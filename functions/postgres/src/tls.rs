@@ -158,7 +158,10 @@ mod tests {
         let err = TlsSettings::new(TlsMode::Auto, Some("/nonexistent/ca.pem".into()))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("TLS_EXTRA_CA_FILE") && err.contains("/nonexistent/ca.pem"), "{err}");
+        assert!(
+            err.contains("TLS_EXTRA_CA_FILE") && err.contains("/nonexistent/ca.pem"),
+            "{err}"
+        );
         let empty = std::env::temp_dir().join(format!("empty-ca-{}.pem", std::process::id()));
         std::fs::write(&empty, "not a certificate\n").unwrap();
         let err = TlsSettings::new(TlsMode::Auto, Some(empty.clone()))

@@ -227,7 +227,10 @@ impl PasswordPolicy {
     ) -> Result<SecretString, PolicyError> {
         self.validate()?;
         let classes = self.classes();
-        let alphabet: Vec<char> = classes.iter().flat_map(|(c, _)| c.iter().copied()).collect();
+        let alphabet: Vec<char> = classes
+            .iter()
+            .flat_map(|(c, _)| c.iter().copied())
+            .collect();
         let mut chars: Vec<char> = Vec::with_capacity(self.length);
         if self.require_each_included_type {
             for (class, required) in &classes {
@@ -264,7 +267,12 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
     }
 
     #[test]
@@ -327,12 +335,21 @@ mod tests {
 
     #[test]
     fn impossible_policies_are_refused_clearly() {
-        let zero = PasswordPolicy { length: 0, ..Default::default() };
+        let zero = PasswordPolicy {
+            length: 0,
+            ..Default::default()
+        };
         assert_eq!(zero.generate().unwrap_err(), PolicyError::ZeroLength);
 
-        let long = PasswordPolicy { length: 4097, ..Default::default() };
+        let long = PasswordPolicy {
+            length: 4097,
+            ..Default::default()
+        };
         assert_eq!(long.generate().unwrap_err(), PolicyError::TooLong(4097));
-        let max = PasswordPolicy { length: 4096, ..Default::default() };
+        let max = PasswordPolicy {
+            length: 4096,
+            ..Default::default()
+        };
         assert_eq!(max.generate().unwrap().expose_secret().len(), 4096);
 
         let nothing = PasswordPolicy {
@@ -342,7 +359,10 @@ mod tests {
             exclude_lowercase: true,
             ..Default::default()
         };
-        assert_eq!(nothing.generate().unwrap_err(), PolicyError::NothingToChooseFrom);
+        assert_eq!(
+            nothing.generate().unwrap_err(),
+            PolicyError::NothingToChooseFrom
+        );
 
         let all_excluded_by_list = PasswordPolicy {
             exclude_characters: format!("{LOWERCASE}{UPPERCASE}{NUMBERS}{PUNCTUATION}"),
@@ -353,9 +373,18 @@ mod tests {
             PolicyError::NothingToChooseFrom
         );
 
-        let short = PasswordPolicy { length: 3, ..Default::default() };
+        let short = PasswordPolicy {
+            length: 3,
+            ..Default::default()
+        };
         let err = short.generate().unwrap_err();
-        assert_eq!(err, PolicyError::TooShortForRequiredTypes { length: 3, classes: 4 });
+        assert_eq!(
+            err,
+            PolicyError::TooShortForRequiredTypes {
+                length: 3,
+                classes: 4
+            }
+        );
         assert!(err.to_string().contains("too short"));
     }
 
@@ -417,7 +446,10 @@ mod tests {
             .iter()
             .map(|&n| (n as f64 - expected).powi(2) / expected)
             .sum();
-        assert!(chi2 < 40.0, "chi-square {chi2} too high for counts {counts:?}");
+        assert!(
+            chi2 < 40.0,
+            "chi-square {chi2} too high for counts {counts:?}"
+        );
     }
 
     fn policies() -> impl Strategy<Value = PasswordPolicy> {

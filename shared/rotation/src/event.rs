@@ -112,7 +112,8 @@ mod tests {
         }))
         .unwrap_err();
         assert!(unknown.contains("dropSecret"), "{unknown}");
-        let missing = RotationEvent::from_json(json!({"SecretId": "s", "Step": "testSecret"})).unwrap_err();
+        let missing =
+            RotationEvent::from_json(json!({"SecretId": "s", "Step": "testSecret"})).unwrap_err();
         assert!(missing.contains("ClientRequestToken"), "{missing}");
         let empty = RotationEvent::from_json(json!({
             "SecretId": "", "ClientRequestToken": "t", "Step": "testSecret"

@@ -31,7 +31,9 @@ pub mod error;
 pub mod event;
 pub mod logging;
 
-pub use client::{SecretMetadata, SecretValue, SecretsManager, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+pub use client::{
+    SecretMetadata, SecretValue, SecretsManager, AWSCURRENT, AWSPENDING, AWSPREVIOUS,
+};
 pub use driver::{rotate, Backend, CreateContext, SetContext, SetOutcome, StepOutcome};
 pub use error::{
     BackendError, CredentialFailure, CredentialRole, FailureKind, RotationError,

@@ -1,0 +1,107 @@
+//! The Secrets Manager emulator: moto server behind the project's launcher,
+//! which forwards rotation invocations to the function's Invoke endpoint.
+
+use crate::tools::{free_port, launcher_script, read_tail, venv_program, wait_for_port, Guard};
+use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_secretsmanager::Client;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The account moto uses.
+pub const ACCOUNT: &str = "123456789012";
+/// The region the local world uses.
+pub const REGION: &str = "us-east-1";
+
+/// A running emulator, stopped on drop.
+pub struct Emulator {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// Its log.
+    pub log: PathBuf,
+    guard: Guard,
+}
+
+impl Emulator {
+    /// Starts the launcher; rotations are forwarded to `invoke_url`.
+    pub fn start(invoke_url: &str, log_dir: &Path) -> Self {
+        let python = venv_program("python");
+        let port = free_port();
+        let log = log_dir.join("emulator.log");
+        let file = std::fs::File::create(&log).expect("emulator.log");
+        let child = Command::new(python)
+            .arg(launcher_script())
+            .args(["--port", &port.to_string(), "--invoke-url", invoke_url])
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log handle"))
+            .stderr(file)
+            .spawn()
+            .expect("starting the moto launcher");
+        let mut guard = Guard::new("moto launcher", child);
+        wait_for_port(
+            port,
+            "moto launcher",
+            &mut guard.child,
+            &log,
+            Duration::from_secs(60),
+        );
+        Self {
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+            guard,
+        }
+    }
+
+    /// Whether the emulator process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.guard.child.try_wait(), Ok(None))
+    }
+
+    /// An SDK client for the emulator (static test credentials).
+    pub fn client(&self) -> Client {
+        let config = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new(
+                "testing", "testing", None, None, "testkit",
+            ))
+            .endpoint_url(&self.url)
+            .build();
+        Client::from_conf(config)
+    }
+
+    async fn control(&self, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
+        let http = reqwest::Client::new();
+        let url = format!("{}/_launcher/{path}", self.url);
+        let request = match body {
+            Some(body) => http.post(&url).json(&body),
+            None => http.get(&url),
+        };
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("emulator control {path}: {e}\n{}", read_tail(&self.log)));
+        response.json().await.expect("emulator control answer")
+    }
+
+    /// Sets the steps `RotateSecret` invokes (`[]`: only stage AWSPENDING).
+    pub async fn set_rotation_steps(&self, steps: &[&str]) {
+        self.control("config", Some(serde_json::json!({ "steps": steps })))
+            .await;
+    }
+
+    /// Secrets Manager calls counted by action since the last reset, and the
+    /// rotation tokens seen on `PutSecretValue`.
+    pub async fn calls(&self) -> serde_json::Value {
+        self.control("calls", None).await
+    }
+
+    /// Zeroes the call counters.
+    pub async fn reset_calls(&self) {
+        self.control("reset", Some(serde_json::json!({}))).await;
+    }
+}

@@ -1,0 +1,181 @@
+//! The local Lambda service: `cargo lambda watch --only-lambda-apis` serves
+//! the runtime and Invoke APIs, and the real function binary runs behind it.
+
+use crate::tools::{free_port, read_tail, venv_program, wait_for_port, workspace_root, Guard};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// A function's failure, as the Invoke API reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvokeError {
+    /// `errorType`.
+    pub error_type: String,
+    /// `errorMessage`.
+    pub message: String,
+}
+
+impl std::fmt::Display for InvokeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.error_type, self.message)
+    }
+}
+
+/// The runtime API server and one function process.
+pub struct LocalLambda {
+    /// The function's name (its binary's name).
+    pub name: String,
+    /// The port of the runtime and Invoke APIs.
+    pub port: u16,
+    /// The function's log (stdout and stderr).
+    pub function_log: PathBuf,
+    /// The runtime server's log.
+    pub runtime_log: PathBuf,
+    binary: PathBuf,
+    env: Vec<(String, String)>,
+    function: Option<Guard>,
+    runtime: Guard,
+}
+
+impl LocalLambda {
+    /// Starts the runtime API server only; [`LocalLambda::start_function`]
+    /// starts the function.
+    pub fn start_runtime(name: &str, binary: PathBuf, log_dir: &Path) -> Self {
+        let cargo_lambda = venv_program("cargo-lambda");
+        let port = free_port();
+        let runtime_log = log_dir.join("cargo-lambda.log");
+        let file = std::fs::File::create(&runtime_log).expect("cargo-lambda.log");
+        let child = Command::new(cargo_lambda)
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "--invoke-address",
+                "127.0.0.1",
+            ])
+            .args(["--invoke-port", &port.to_string()])
+            .current_dir(workspace_root())
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log handle"))
+            .stderr(file)
+            .spawn()
+            .expect("starting cargo lambda watch");
+        let mut runtime = Guard::new("cargo lambda watch", child);
+        wait_for_port(
+            port,
+            "cargo lambda watch",
+            &mut runtime.child,
+            &runtime_log,
+            Duration::from_secs(60),
+        );
+        Self {
+            name: name.to_owned(),
+            port,
+            function_log: log_dir.join(format!("{name}.log")),
+            runtime_log,
+            binary,
+            env: Vec::new(),
+            function: None,
+            runtime,
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`, the base of the Invoke API.
+    pub fn invoke_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The environment the runtime gives a function, plus `extra`.
+    fn function_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("PATH".to_owned(), std::env::var("PATH").unwrap_or_default()),
+            ("AWS_LAMBDA_FUNCTION_NAME".to_owned(), self.name.clone()),
+            ("AWS_LAMBDA_FUNCTION_VERSION".to_owned(), "1".to_owned()),
+            (
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_owned(),
+                "128".to_owned(),
+            ),
+            (
+                "AWS_LAMBDA_RUNTIME_API".to_owned(),
+                format!("http://127.0.0.1:{}/.rt/{}", self.port, self.name),
+            ),
+        ];
+        env.extend(self.env.iter().cloned());
+        env
+    }
+
+    /// (Re)starts the function process with `env` on top of the runtime's
+    /// variables; the rest of the caller's environment is not inherited.
+    pub fn start_function(&mut self, env: Vec<(String, String)>) {
+        self.stop_function();
+        self.env = env;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.function_log)
+            .expect("function log");
+        let child = Command::new(&self.binary)
+            .env_clear()
+            .envs(self.function_env())
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log handle"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.binary.display()));
+        self.function = Some(Guard::new(self.name.clone(), child));
+    }
+
+    /// Stops the function process, if running.
+    pub fn stop_function(&mut self) {
+        if let Some(mut guard) = self.function.take() {
+            guard.stop();
+        }
+    }
+
+    /// The pid of the function process.
+    pub fn function_pid(&self) -> Option<u32> {
+        self.function.as_ref().map(|g| g.child.id())
+    }
+
+    /// Invokes the function with `event` and waits for its answer.
+    pub async fn invoke(
+        &self,
+        event: &serde_json::Value,
+    ) -> Result<serde_json::Value, InvokeError> {
+        let url = format!(
+            "{}/2015-03-31/functions/{}/invocations",
+            self.invoke_url(),
+            self.name
+        );
+        let response = reqwest::Client::new()
+            .post(&url)
+            .json(event)
+            .timeout(Duration::from_secs(120))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("invoking {url}: {e}\n{}", read_tail(&self.runtime_log)));
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(InvokeError {
+                error_type: body["errorType"].as_str().unwrap_or("unknown").to_owned(),
+                message: body["errorMessage"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| body.to_string()),
+            })
+        }
+    }
+
+    /// The function's log so far.
+    pub fn function_log_text(&self) -> String {
+        std::fs::read_to_string(&self.function_log).unwrap_or_default()
+    }
+
+    /// Whether the runtime server is still running.
+    pub fn runtime_is_running(&mut self) -> bool {
+        matches!(self.runtime.child.try_wait(), Ok(None))
+    }
+}

@@ -1,0 +1,159 @@
+//! Finding the parts the local world needs, and small process helpers.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+/// How to get every missing part: the project's test command installs them all.
+pub const SETUP_HINT: &str = "run `scripts/test` (or `scripts/setup`) from the repository root: \
+it installs PostgreSQL, creates the virtualenv with moto[server] and cargo-lambda, and builds the functions";
+
+/// The repository root (two levels above this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The project's virtualenv: `$ROTATION_VENV`, or `~/.cache/rotation-functions/venv`.
+pub fn venv_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("ROTATION_VENV") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+    PathBuf::from(home).join(".cache/rotation-functions/venv")
+}
+
+/// A program inside the virtualenv; panics with the set-up hint when missing.
+pub fn venv_program(name: &str) -> PathBuf {
+    let path = venv_dir().join("bin").join(name);
+    assert!(path.exists(), "{} is missing: {SETUP_HINT}", path.display());
+    path
+}
+
+/// The moto launcher script shipped in this crate.
+pub fn launcher_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("launcher/moto_launcher.py")
+}
+
+/// The directory holding the workspace's built binaries: `$ROTATION_BIN_DIR`,
+/// or the directory of the running test or demo (cargo puts test executables in
+/// `target/<profile>/deps` and binaries in `target/<profile>`).
+pub fn binary_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("ROTATION_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().expect("the path of the running executable");
+    let mut dir = exe
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+/// The path of a function binary, e.g. `rotate-postgres`; panics with the
+/// build command when it is missing.
+pub fn function_binary(name: &str) -> PathBuf {
+    let path = binary_dir().join(name);
+    assert!(
+        path.exists(),
+        "function binary {} is missing: build it with `cargo build -p {name}` (or {SETUP_HINT})",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a port on 127.0.0.1");
+    listener.local_addr().expect("the bound address").port()
+}
+
+/// Waits until something listens on `127.0.0.1:port`, or panics naming `what`
+/// and pointing at its log.
+pub fn wait_for_port(port: u16, what: &str, child: &mut Child, log: &Path, timeout: Duration) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let start = Instant::now();
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "{what} exited ({status}) before listening on port {port}; its log:\n{}",
+                read_tail(log)
+            );
+        }
+        if start.elapsed() > timeout {
+            panic!(
+                "{what} did not listen on port {port} within {timeout:?}; its log:\n{}",
+                read_tail(log)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The last 4 KiB of a log file, for failure messages.
+pub fn read_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let start = text.len().saturating_sub(4096);
+    let start = (start..text.len())
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(text.len());
+    text[start..].to_owned()
+}
+
+/// A child process that is stopped when dropped.
+#[derive(Debug)]
+pub struct Guard {
+    /// What it is, for messages.
+    pub name: String,
+    /// The process.
+    pub child: Child,
+    /// Signal sent first (then SIGKILL after a grace period).
+    pub stop_signal: nix::sys::signal::Signal,
+}
+
+impl Guard {
+    /// Guards `child`, stopping it with SIGTERM.
+    pub fn new(name: impl Into<String>, child: Child) -> Self {
+        Self {
+            name: name.into(),
+            child,
+            stop_signal: nix::sys::signal::Signal::SIGTERM,
+        }
+    }
+
+    /// Stops the process: `stop_signal`, up to 5 s, then SIGKILL.
+    pub fn stop(&mut self) {
+        use nix::sys::signal::kill;
+        use nix::unistd::Pid;
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let pid = Pid::from_raw(self.child.id() as i32);
+        let _ = kill(pid, self.stop_signal);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,225 @@
+//! The whole local world for one test: an ephemeral PostgreSQL, the Secrets
+//! Manager emulator, and the function binary behind the local Lambda runtime.
+
+use crate::certs::TestCa;
+use crate::emulator::{Emulator, ACCOUNT, REGION};
+use crate::lambda::LocalLambda;
+use crate::postgres::EphemeralPostgres;
+use crate::tools::function_binary;
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
+use aws_sdk_secretsmanager::types::RotationRulesType;
+use aws_sdk_secretsmanager::Client;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// Everything a rotation test runs against. Dropping it stops every process
+/// and deletes every file.
+pub struct World {
+    /// The PostgreSQL server.
+    pub pg: EphemeralPostgres,
+    /// The Lambda runtime and the function.
+    pub lambda: LocalLambda,
+    /// The Secrets Manager emulator.
+    pub emulator: Emulator,
+    /// An SDK client for the emulator.
+    pub sm: Client,
+    /// The CA that signed the server's certificate.
+    pub ca: TestCa,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    /// Starts the world for `function` (a binary name, e.g. `rotate-postgres`).
+    pub async fn start(function: &str) -> Self {
+        Self::start_with_env(function, &[]).await
+    }
+
+    /// Starts the world, giving the function `env` on top of the defaults
+    /// (emulator endpoint, region, test credentials, the test CA).
+    pub async fn start_with_env(function: &str, env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("rotation-world-")
+            .tempdir()
+            .expect("a temporary directory");
+        let ca = TestCa::new();
+        let binary = function_binary(function);
+        let lambda = LocalLambda::start_runtime(function, binary, dir.path());
+        let invoke_url = lambda.invoke_url();
+        let log_dir = dir.path().to_path_buf();
+        let emulator = tokio::task::spawn_blocking(move || Emulator::start(&invoke_url, &log_dir));
+        let pg = EphemeralPostgres::start(&ca).await;
+        let emulator = emulator.await.expect("starting the emulator");
+        let sm = emulator.client();
+        let mut world = Self {
+            pg,
+            lambda,
+            emulator,
+            sm,
+            ca,
+            dir,
+        };
+        world.restart_function(env);
+        world
+    }
+
+    /// The environment every function gets in the local world.
+    pub fn base_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("SECRETS_MANAGER_ENDPOINT".into(), self.emulator.url.clone()),
+            ("AWS_REGION".into(), REGION.into()),
+            ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            (
+                "TLS_EXTRA_CA_FILE".into(),
+                self.pg.ca_file.display().to_string(),
+            ),
+        ]
+    }
+
+    /// Restarts the function with the base environment plus `env` (a later
+    /// entry wins; an empty value unsets the variable).
+    pub fn restart_function(&mut self, env: &[(&str, &str)]) {
+        let mut all = self.base_env();
+        for (key, value) in env {
+            all.retain(|(k, _)| k != key);
+            if !value.is_empty() {
+                all.push((key.to_string(), value.to_string()));
+            }
+        }
+        self.lambda.start_function(all);
+    }
+
+    /// The function's ARN as the emulator's launcher understands it.
+    pub fn function_arn(&self) -> String {
+        format!(
+            "arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}",
+            self.lambda.name
+        )
+    }
+
+    /// A PostgreSQL secret value for `username`/`password` on the test server.
+    pub fn postgres_secret(&self, username: &str, password: &str) -> Value {
+        json!({
+            "engine": "postgres",
+            "host": self.pg.host,
+            "port": self.pg.port,
+            "username": username,
+            "password": password,
+            "dbname": "postgres",
+        })
+    }
+
+    /// Creates a secret holding `value` (serialised JSON, or the string as-is).
+    pub async fn create_secret(&self, name: &str, value: &Value) -> String {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        self.sm
+            .create_secret()
+            .name(name)
+            .secret_string(text)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateSecret {name}: {}", DisplayErrorContext(e)))
+            .arn()
+            .expect("ARN")
+            .to_owned()
+    }
+
+    /// `RotateSecret` with this world's function: the emulator runs the four
+    /// steps through the function; `Err` carries the service's message.
+    pub async fn rotate(&self, secret_id: &str) -> Result<(), String> {
+        self.sm
+            .rotate_secret()
+            .secret_id(secret_id)
+            .rotation_lambda_arn(self.function_arn())
+            .rotation_rules(
+                RotationRulesType::builder()
+                    .automatically_after_days(30)
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| DisplayErrorContext(e).to_string())
+    }
+
+    /// Every labelled version and its labels (sorted).
+    pub async fn stages(&self, secret_id: &str) -> BTreeMap<String, Vec<String>> {
+        let out = self
+            .sm
+            .describe_secret()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("DescribeSecret: {}", DisplayErrorContext(e)));
+        out.version_ids_to_stages()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, stages)| !stages.is_empty())
+            .map(|(id, mut stages)| {
+                stages.sort();
+                (id, stages)
+            })
+            .collect()
+    }
+
+    /// The version carrying `stage`.
+    pub async fn version_with(&self, secret_id: &str, stage: &str) -> Option<String> {
+        self.stages(secret_id)
+            .await
+            .into_iter()
+            .find(|(_, stages)| stages.iter().any(|s| s == stage))
+            .map(|(id, _)| id)
+    }
+
+    /// The raw value of a version (by id) or of a stage, if it has one.
+    pub async fn raw_value(
+        &self,
+        secret_id: &str,
+        version: Option<&str>,
+        stage: Option<&str>,
+    ) -> Option<String> {
+        self.sm
+            .get_secret_value()
+            .secret_id(secret_id)
+            .set_version_id(version.map(str::to_owned))
+            .set_version_stage(stage.map(str::to_owned))
+            .send()
+            .await
+            .ok()
+            .and_then(|out| out.secret_string().map(str::to_owned))
+    }
+
+    /// The JSON value under `stage`.
+    pub async fn value(&self, secret_id: &str, stage: &str) -> Value {
+        let raw = self
+            .raw_value(secret_id, None, Some(stage))
+            .await
+            .unwrap_or_else(|| panic!("no value under {stage}"));
+        serde_json::from_str(&raw).expect("a JSON secret")
+    }
+
+    /// The function's, the runtime's, the emulator's and PostgreSQL's logs.
+    pub fn all_logs(&self) -> String {
+        let mut text = String::new();
+        for path in [
+            &self.lambda.function_log,
+            &self.lambda.runtime_log,
+            &self.emulator.log,
+            &self.pg.log,
+        ] {
+            text.push_str(&format!("===== {}\n", path.display()));
+            text.push_str(&std::fs::read_to_string(path).unwrap_or_default());
+        }
+        text
+    }
+
+    /// The directory holding this world's logs.
+    pub fn log_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
