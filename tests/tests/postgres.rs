@@ -557,3 +557,20 @@ async fn no_password_appears_in_any_log() {
         found.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_endpoint_variable_works_too() {
+    let mut world = World::start(FUNCTION).await;
+    let url = world.emulator.url.clone();
+    world.restart_function(&[
+        ("SECRETS_MANAGER_ENDPOINT", ""),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", &url),
+    ]);
+    let secret = setup_user(&world, "sdk-endpoint", "sdk_user", "sdk-Password-0").await;
+    world
+        .rotate(&secret)
+        .await
+        .expect("rotation through AWS_ENDPOINT_URL_SECRETS_MANAGER");
+    let password = password_of(&world.value(&secret, "AWSCURRENT").await);
+    assert!(world.pg.can_login("sdk_user", &password).await);
+}
