@@ -1,12 +1,11 @@
 //! The Secrets Manager emulator: moto server behind the project's launcher,
 //! which forwards rotation invocations to the function's Invoke endpoint.
 
-use crate::tools::{free_port, launcher_script, read_tail, venv_program, wait_for_port, Guard};
+use crate::tools::{free_port, launcher_script, read_tail, spawn_listening, venv_program, Guard};
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_secretsmanager::Client;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 /// The account moto uses.
 pub const ACCOUNT: &str = "123456789012";
@@ -30,24 +29,12 @@ impl Emulator {
         let python = venv_program("python");
         let port = free_port();
         let log = log_dir.join("emulator.log");
-        let file = std::fs::File::create(&log).expect("emulator.log");
-        let child = Command::new(python)
+        let mut command = Command::new(python);
+        command
             .arg(launcher_script())
             .args(["--port", &port.to_string(), "--invoke-url", invoke_url])
-            .env("PYTHONUNBUFFERED", "1")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log handle"))
-            .stderr(file)
-            .spawn()
-            .expect("starting the moto launcher");
-        let mut guard = Guard::new("moto launcher", child);
-        wait_for_port(
-            port,
-            "moto launcher",
-            &mut guard.child,
-            &log,
-            Duration::from_secs(60),
-        );
+            .env("PYTHONUNBUFFERED", "1");
+        let guard = spawn_listening(command, "moto launcher", &log, port);
         Self {
             port,
             url: format!("http://127.0.0.1:{port}"),

@@ -1,7 +1,7 @@
 //! The local Lambda service: `cargo lambda watch --only-lambda-apis` serves
 //! the runtime and Invoke APIs, and the real function binary runs behind it.
 
-use crate::tools::{free_port, read_tail, venv_program, wait_for_port, workspace_root, Guard};
+use crate::tools::{free_port, read_tail, spawn_listening, venv_program, workspace_root, Guard};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -44,30 +44,17 @@ impl LocalLambda {
         let cargo_lambda = venv_program("cargo-lambda");
         let port = free_port();
         let runtime_log = log_dir.join("cargo-lambda.log");
-        let file = std::fs::File::create(&runtime_log).expect("cargo-lambda.log");
-        let child = Command::new(cargo_lambda)
+        let mut command = Command::new(cargo_lambda);
+        command
+            .args(["lambda", "watch", "--only-lambda-apis"])
             .args([
-                "lambda",
-                "watch",
-                "--only-lambda-apis",
                 "--invoke-address",
                 "127.0.0.1",
+                "--invoke-port",
+                &port.to_string(),
             ])
-            .args(["--invoke-port", &port.to_string()])
-            .current_dir(workspace_root())
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log handle"))
-            .stderr(file)
-            .spawn()
-            .expect("starting cargo lambda watch");
-        let mut runtime = Guard::new("cargo lambda watch", child);
-        wait_for_port(
-            port,
-            "cargo lambda watch",
-            &mut runtime.child,
-            &runtime_log,
-            Duration::from_secs(60),
-        );
+            .current_dir(workspace_root());
+        let runtime = spawn_listening(command, "cargo lambda watch", &runtime_log, port);
         Self {
             name: name.to_owned(),
             port,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The superuser the server is made with.
@@ -282,21 +282,6 @@ impl EphemeralPostgres {
         }
     }
 
-    /// Logs in in plaintext (no TLS), to prove the server offers both.
-    pub async fn try_login_plaintext(&self, user: &str, password: &str) -> Result<Client, String> {
-        let mut config = Config::new();
-        config
-            .host(&self.host)
-            .port(self.port)
-            .user(user)
-            .password(password)
-            .dbname("postgres")
-            .ssl_mode(tokio_postgres::config::SslMode::Disable);
-        let (client, connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
-        tokio::spawn(connection);
-        Ok(client)
-    }
-
     /// A superuser session.
     pub async fn admin(&self) -> Client {
         self.try_login(SUPERUSER, &self.superuser_password, "postgres")
@@ -304,33 +289,32 @@ impl EphemeralPostgres {
             .expect("superuser login")
     }
 
-    /// Creates a login role with `password` (sent as a SCRAM verifier, so the
-    /// server log never holds it).
-    pub async fn create_user(&self, name: &str, password: &str) {
+    /// Runs `<statement> <role> <options> PASSWORD <verifier>` as the
+    /// superuser: the password goes as a SCRAM verifier, so the server log
+    /// never holds it.
+    async fn role_password(&self, statement: &str, options: &str, name: &str, password: &str) {
         let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+        let sql = format!(
+            "{statement} {} {options} PASSWORD {}",
+            escape_identifier(name),
+            escape_literal(&verifier)
+        );
         self.admin()
             .await
-            .batch_execute(&format!(
-                "CREATE ROLE {} LOGIN PASSWORD {}",
-                escape_identifier(name),
-                escape_literal(&verifier)
-            ))
+            .batch_execute(&sql)
             .await
-            .expect("CREATE ROLE");
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
     }
 
-    /// Sets a role's password behind the function's back (as a verifier).
+    /// Creates a login role with `password`.
+    pub async fn create_user(&self, name: &str, password: &str) {
+        self.role_password("CREATE ROLE", "LOGIN", name, password)
+            .await;
+    }
+
+    /// Sets a role's password behind the function's back.
     pub async fn set_password(&self, name: &str, password: &str) {
-        let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
-        self.admin()
-            .await
-            .batch_execute(&format!(
-                "ALTER ROLE {} PASSWORD {}",
-                escape_identifier(name),
-                escape_literal(&verifier)
-            ))
-            .await
-            .expect("ALTER ROLE");
+        self.role_password("ALTER ROLE", "", name, password).await;
     }
 
     /// The server's log so far.

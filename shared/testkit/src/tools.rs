@@ -110,6 +110,30 @@ pub fn read_tail(path: &Path) -> String {
     text[start..].to_owned()
 }
 
+/// Spawns `command` with stdin closed and stdout and stderr appended to
+/// `log`, guarded so it stops on drop, and waits until it listens on `port`.
+pub fn spawn_listening(
+    mut command: std::process::Command,
+    what: &str,
+    log: &Path,
+    port: u16,
+) -> Guard {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap_or_else(|e| panic!("opening {}: {e}", log.display()));
+    let child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(file.try_clone().expect("log handle"))
+        .stderr(file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {what}: {e}. {SETUP_HINT}"));
+    let mut guard = Guard::new(what, child);
+    wait_for_port(port, what, &mut guard.child, log, Duration::from_secs(60));
+    guard
+}
+
 /// A child process that is stopped when dropped.
 #[derive(Debug)]
 pub struct Guard {
