@@ -1,5 +1,8 @@
-//! Single-user PostgreSQL rotation.
+//! PostgreSQL rotation: single user or alternating users, chosen per secret.
 
+use crate::alternating::{
+    admin_credential, clone_user, master_arn, other_username, MASTER_ARN_FIELD,
+};
 use crate::connect::{classify, connect, describe};
 use crate::secret::PostgresSecret;
 use crate::tls::TlsSettings;
@@ -21,8 +24,38 @@ pub const CONNECT_TIMEOUT_VAR: &str = "CONNECT_TIMEOUT_SECONDS";
 /// The connect timeout when [`CONNECT_TIMEOUT_VAR`] is unset.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Environment variable pinning the strategy (see [`Strategy`]).
+pub const STRATEGY_VAR: &str = "ROTATION_STRATEGY";
+
+/// Which rotation strategy a secret gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// `auto` (default): alternating users when the secret has `masterarn`,
+    /// else single user.
+    Auto,
+    /// `single-user`: the user changes its own password.
+    SingleUser,
+    /// `alternating-users`: always alternate (a secret without `masterarn` is
+    /// refused).
+    AlternatingUsers,
+}
+
+impl Strategy {
+    /// Reads a strategy name.
+    pub fn parse(value: &str) -> Result<Self, BackendError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(Strategy::Auto),
+            "single-user" | "single" => Ok(Strategy::SingleUser),
+            "alternating-users" | "alternating" | "multi-user" => Ok(Strategy::AlternatingUsers),
+            other => Err(BackendError::Config(format!(
+                "{STRATEGY_VAR}={other:?} is not one of auto, single-user, alternating-users"
+            ))),
+        }
+    }
+}
+
 /// The PostgreSQL backend.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PostgresBackend {
     /// How new passwords are made.
     pub policy: PasswordPolicy,
@@ -30,6 +63,9 @@ pub struct PostgresBackend {
     pub tls: TlsSettings,
     /// How long a login may take.
     pub connect_timeout: Duration,
+    /// Single user, alternating users, or chosen per secret.
+    pub strategy: Strategy,
+    rds: tokio::sync::OnceCell<aws_sdk_rds::Client>,
 }
 
 impl PostgresBackend {
@@ -52,55 +88,44 @@ impl PostgresBackend {
                     ))
                 })?,
         };
-        Ok(Self {
+        let strategy = Strategy::parse(&std::env::var(STRATEGY_VAR).unwrap_or_default())?;
+        Ok(Self::new(policy, tls, connect_timeout, strategy))
+    }
+
+    /// A backend from explicit settings.
+    pub fn new(
+        policy: PasswordPolicy,
+        tls: TlsSettings,
+        connect_timeout: Duration,
+        strategy: Strategy,
+    ) -> Self {
+        Self {
             policy,
             tls,
             connect_timeout,
-        })
+            strategy,
+            rds: tokio::sync::OnceCell::new(),
+        }
     }
 
-    async fn login(
-        &self,
-        secret: &PostgresSecret,
-        role: CredentialRole,
-    ) -> Result<Client, CredentialFailure> {
-        connect(secret, role, &self.tls, self.connect_timeout).await
-    }
-}
-
-/// The SQL that sets `username`'s password to `password`, sent as a
-/// SCRAM-SHA-256 verifier so the plaintext never reaches the server.
-pub fn set_password_sql(username: &str, password: &SecretString) -> Zeroizing<String> {
-    let verifier = Zeroizing::new(postgres_protocol::password::scram_sha_256(
-        password.expose_secret().as_bytes(),
-    ));
-    Zeroizing::new(format!(
-        "ALTER ROLE {} WITH PASSWORD {}",
-        escape_identifier(username),
-        escape_literal(&verifier)
-    ))
-}
-
-impl Backend for PostgresBackend {
-    type Secret = PostgresSecret;
-
-    fn parse(&self, raw: &SecretString) -> Result<PostgresSecret, BackendError> {
-        PostgresSecret::parse(raw)
+    /// Whether `secret` rotates with alternating users.
+    pub fn alternates(&self, secret: &PostgresSecret) -> bool {
+        match self.strategy {
+            Strategy::SingleUser => false,
+            Strategy::AlternatingUsers => true,
+            Strategy::Auto => secret.text_field(MASTER_ARN_FIELD).is_some(),
+        }
     }
 
-    fn serialize(&self, secret: &PostgresSecret) -> Result<SecretString, BackendError> {
-        secret.to_json()
+    /// The RDS client, made on first use (only RDS-managed admin secrets need it).
+    async fn rds_client(&self) -> aws_sdk_rds::Client {
+        self.rds
+            .get_or_init(|| async { aws_sdk_rds::Client::new(&aws_config::load_from_env().await) })
+            .await
+            .clone()
     }
 
-    async fn create_pending(
-        &self,
-        current: &PostgresSecret,
-        _ctx: &CreateContext<'_>,
-    ) -> Result<PostgresSecret, BackendError> {
-        Ok(current.with_password(self.policy.generate()?))
-    }
-
-    async fn set_pending(
+    async fn set_single_user(
         &self,
         ctx: &SetContext<'_, PostgresSecret>,
     ) -> Result<SetOutcome, BackendError> {
@@ -157,6 +182,101 @@ impl Backend for PostgresBackend {
                 detail: format!("{}: {}", classify(&e), describe(&e)),
             })?;
         Ok(SetOutcome::Changed)
+    }
+
+    async fn set_alternating(
+        &self,
+        ctx: &SetContext<'_, PostgresSecret>,
+    ) -> Result<SetOutcome, BackendError> {
+        let (pending, current) = (ctx.pending, ctx.current);
+        if pending.username == current.username {
+            return Err(BackendError::field(
+                "username",
+                format!(
+                    "of the pending value is the current user {:?}: alternating-users rotation sets the other user of the pair",
+                    current.username
+                ),
+            ));
+        }
+        if self.login(pending, CredentialRole::Pending).await.is_ok() {
+            return Ok(SetOutcome::AlreadySet);
+        }
+        // The current user is the model of the clone: it must work.
+        self.login(current, CredentialRole::Current)
+            .await
+            .map_err(BackendError::credential)?;
+        let admin = admin_credential(current, ctx.secrets, self.rds_client()).await?;
+        let mut client = self
+            .login(&admin, CredentialRole::Admin)
+            .await
+            .map_err(BackendError::credential)?;
+        clone_user(
+            &mut client,
+            &current.username,
+            &pending.username,
+            &pending.password,
+        )
+        .await?;
+        Ok(SetOutcome::Changed)
+    }
+
+    async fn login(
+        &self,
+        secret: &PostgresSecret,
+        role: CredentialRole,
+    ) -> Result<Client, CredentialFailure> {
+        connect(secret, role, &self.tls, self.connect_timeout).await
+    }
+}
+
+/// The SQL that sets `username`'s password to `password`, sent as a
+/// SCRAM-SHA-256 verifier so the plaintext never reaches the server.
+pub fn set_password_sql(username: &str, password: &SecretString) -> Zeroizing<String> {
+    let verifier = Zeroizing::new(postgres_protocol::password::scram_sha_256(
+        password.expose_secret().as_bytes(),
+    ));
+    Zeroizing::new(format!(
+        "ALTER ROLE {} WITH PASSWORD {}",
+        escape_identifier(username),
+        escape_literal(&verifier)
+    ))
+}
+
+impl Backend for PostgresBackend {
+    type Secret = PostgresSecret;
+
+    fn parse(&self, raw: &SecretString) -> Result<PostgresSecret, BackendError> {
+        PostgresSecret::parse(raw)
+    }
+
+    fn serialize(&self, secret: &PostgresSecret) -> Result<SecretString, BackendError> {
+        secret.to_json()
+    }
+
+    async fn create_pending(
+        &self,
+        current: &PostgresSecret,
+        _ctx: &CreateContext<'_>,
+    ) -> Result<PostgresSecret, BackendError> {
+        let password = self.policy.generate()?;
+        if self.alternates(current) {
+            master_arn(current)?;
+            let other = other_username(&current.username)?;
+            Ok(current.with_user(&other, password))
+        } else {
+            Ok(current.with_password(password))
+        }
+    }
+
+    async fn set_pending(
+        &self,
+        ctx: &SetContext<'_, PostgresSecret>,
+    ) -> Result<SetOutcome, BackendError> {
+        if self.alternates(ctx.current) {
+            self.set_alternating(ctx).await
+        } else {
+            self.set_single_user(ctx).await
+        }
     }
 
     async fn test_pending(&self, pending: &PostgresSecret) -> Result<(), BackendError> {

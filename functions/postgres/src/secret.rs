@@ -116,6 +116,18 @@ impl PostgresSecret {
     /// Parses and validates a stored value. Errors name the field; they quote
     /// values only of fields that are not secret.
     pub fn parse(raw: &SecretString) -> Result<Self, BackendError> {
+        Self::parse_with(raw, true)
+    }
+
+    /// Parses an admin (master) secret: as [`PostgresSecret::parse`], but
+    /// `host` may be missing (an RDS-managed master secret holds only
+    /// `username` and `password`); it is then empty and [`PostgresSecret::has_host`]
+    /// is false.
+    pub fn parse_admin(raw: &SecretString) -> Result<Self, BackendError> {
+        Self::parse_with(raw, false)
+    }
+
+    fn parse_with(raw: &SecretString, require_host: bool) -> Result<Self, BackendError> {
         let mut fields: Map<String, Value> =
             serde_json::from_str(raw.expose_secret()).map_err(|e| {
                 // serde_json's syntax errors give a position, never the text.
@@ -155,7 +167,10 @@ impl PostgresSecret {
                 }
             }
         }
-        let host = required_string(&fields, "host")?;
+        let host = match fields.get("host") {
+            None | Some(Value::Null) if !require_host => String::new(),
+            _ => required_string(&fields, "host")?,
+        };
         let username = required_string(&fields, "username")?;
         let port = parse_port(fields.get("port"))?;
         let dbname = match fields.get("dbname") {
@@ -172,6 +187,41 @@ impl PostgresSecret {
             ssl,
             fields,
         })
+    }
+
+    /// Whether the secret names a host.
+    pub fn has_host(&self) -> bool {
+        !self.host.is_empty()
+    }
+
+    /// Whether the secret has an `engine` field.
+    pub fn engine(&self) -> Option<&str> {
+        self.fields.get("engine").and_then(Value::as_str)
+    }
+
+    /// A string field other than the password (e.g. `masterarn`), if present.
+    pub fn text_field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).and_then(Value::as_str)
+    }
+
+    /// The same secret with another user name and password; every other
+    /// field unchanged.
+    pub fn with_user(&self, username: &str, password: SecretString) -> Self {
+        let mut next = self.with_password(password);
+        next.username = username.to_owned();
+        next.fields
+            .insert("username".to_owned(), Value::String(username.to_owned()));
+        next
+    }
+
+    /// The same credential aimed at another server or database (used for the
+    /// admin login: the child's `dbname`, the resolved RDS endpoint).
+    pub fn aimed_at(&self, host: &str, port: u16, dbname: &str) -> Self {
+        let mut next = self.with_password(self.password.clone());
+        next.host = host.to_owned();
+        next.port = port;
+        next.dbname = dbname.to_owned();
+        next
     }
 
     /// The same secret with another password; every other field unchanged.

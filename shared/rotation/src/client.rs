@@ -22,6 +22,8 @@ pub struct SecretMetadata {
     pub rotation_enabled: Option<bool>,
     /// Every version that carries a staging label, with its labels.
     pub versions: HashMap<String, Vec<String>>,
+    /// The secret's tags, as (key, value).
+    pub tags: Vec<(String, String)>,
 }
 
 impl SecretMetadata {
@@ -31,6 +33,14 @@ impl SecretMetadata {
             .iter()
             .find(|(_, stages)| stages.iter().any(|s| s == stage))
             .map(|(id, _)| id.as_str())
+    }
+
+    /// The value of tag `key`, if the secret has it.
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Whether `version` carries `stage`.
@@ -120,6 +130,16 @@ impl SecretsManager {
             arn: out.arn().unwrap_or(secret_id).to_owned(),
             rotation_enabled: out.rotation_enabled(),
             versions: out.version_ids_to_stages().cloned().unwrap_or_default(),
+            tags: out
+                .tags()
+                .iter()
+                .map(|t| {
+                    (
+                        t.key().unwrap_or_default().to_owned(),
+                        t.value().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect(),
         })
     }
 

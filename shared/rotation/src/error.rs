@@ -106,6 +106,14 @@ pub enum BackendError {
         /// The server's own words, free of secrets.
         detail: String,
     },
+    /// The admin secret of an alternating-users rotation is unusable.
+    #[error("admin secret {secret}: {reason}")]
+    AdminSecret {
+        /// The admin secret's ARN or name (`masterarn`).
+        secret: String,
+        /// What is wrong (never its value).
+        reason: String,
+    },
     /// The password policy cannot produce a password.
     #[error("password policy: {0}")]
     Password(#[from] PolicyError),

@@ -61,6 +61,19 @@ impl Emulator {
         Client::from_conf(config)
     }
 
+    /// An RDS SDK client for the emulator (moto serves every API on one port).
+    pub fn rds_client(&self) -> aws_sdk_rds::Client {
+        let config = aws_sdk_rds::Config::builder()
+            .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
+            .region(aws_sdk_rds::config::Region::new(REGION))
+            .credentials_provider(aws_sdk_rds::config::Credentials::new(
+                "testing", "testing", None, None, "testkit",
+            ))
+            .endpoint_url(&self.url)
+            .build();
+        aws_sdk_rds::Client::from_conf(config)
+    }
+
     async fn control(&self, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
         let http = reqwest::Client::new();
         let url = format!("{}/_launcher/{path}", self.url);

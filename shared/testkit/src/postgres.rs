@@ -303,7 +303,10 @@ impl EphemeralPostgres {
             .await
             .batch_execute(&sql)
             .await
-            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+            .unwrap_or_else(|e| match e.as_db_error() {
+                Some(db) => panic!("{statement}: {}", db.message()),
+                None => panic!("{statement}: {e}"),
+            });
     }
 
     /// Creates a login role with `password`.

@@ -66,6 +66,8 @@ impl World {
     pub fn base_env(&self) -> Vec<(String, String)> {
         vec![
             ("SECRETS_MANAGER_ENDPOINT".into(), self.emulator.url.clone()),
+            // RDS lookups of RDS-managed admin secrets go to the emulator too.
+            ("AWS_ENDPOINT_URL_RDS".into(), self.emulator.url.clone()),
             ("AWS_REGION".into(), REGION.into()),
             ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
             ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
