@@ -328,3 +328,71 @@ async fn the_strategy_can_be_pinned_by_configuration() {
     assert!(world.pg.can_login("solo", &field(&value, "password")).await);
     assert!(!role_exists(&world, "solo_clone").await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mid_rotation_both_users_work_and_each_step_can_run_twice() {
+    let world = World::start(FUNCTION).await;
+    let master = setup(&world, "mid", "mid-Password-0").await;
+    let secret = child_secret(&world, "mid-alt", "mid", "mid-Password-0", &master).await;
+    world.emulator.set_rotation_steps(&[]).await;
+    world.rotate(&secret).await.expect("staging");
+    let token = world.version_with(&secret, "AWSPENDING").await.unwrap();
+    let step = |name: &'static str| {
+        let event = json!({"SecretId": secret, "ClientRequestToken": token, "Step": name});
+        let lambda = &world.lambda;
+        async move {
+            lambda
+                .invoke(&event)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+        }
+    };
+    for name in ["createSecret", "createSecret", "setSecret", "setSecret"] {
+        step(name).await;
+    }
+    // Between setSecret and finishSecret: AWSCURRENT still names the old
+    // user, and both users log in and see the same rows.
+    let pending: Value =
+        serde_json::from_str(&world.raw_value(&secret, Some(&token), None).await.unwrap()).unwrap();
+    assert_eq!(field(&pending, "username"), "mid_clone");
+    assert_eq!(
+        field(&world.value(&secret, "AWSCURRENT").await, "username"),
+        "mid"
+    );
+    let old = world
+        .pg
+        .try_login("mid", "mid-Password-0", "postgres")
+        .await
+        .unwrap();
+    let new = world
+        .pg
+        .try_login("mid_clone", &field(&pending, "password"), "postgres")
+        .await
+        .unwrap();
+    old.batch_execute("INSERT INTO appdata.orders VALUES (42)")
+        .await
+        .unwrap();
+    for client in [&old, &new] {
+        let n: i64 = client
+            .query_one("SELECT count(*) FROM appdata.orders WHERE id = 42", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 1);
+    }
+    for name in ["testSecret", "testSecret", "finishSecret", "finishSecret"] {
+        step(name).await;
+    }
+    let value = world.value(&secret, "AWSCURRENT").await;
+    assert_eq!(field(&value, "username"), "mid_clone");
+    assert!(!world
+        .stages(&secret)
+        .await
+        .values()
+        .flatten()
+        .any(|s| s == "AWSPENDING"));
+    assert_eq!(
+        privileges(&world, "mid").await,
+        privileges(&world, "mid_clone").await
+    );
+}
