@@ -151,25 +151,27 @@ impl PostgresBackend {
                 }
             }
         }
-        let mut client = None;
-        let mut candidates = vec![(ctx.current, CredentialRole::Current)];
-        if let Some(previous) = ctx.previous {
-            candidates.push((previous, CredentialRole::Previous));
-        }
-        for (secret, role) in candidates {
-            match self.login(secret, role).await {
-                Ok(c) => {
-                    if role == CredentialRole::Previous {
-                        tracing::warn!(
-                            "logged in with the AWSPREVIOUS value: recovering from a rotation that stopped half-way"
-                        );
-                    }
-                    client = Some(c);
-                    break;
+        let client = match self.login(ctx.current, CredentialRole::Current).await {
+            Ok(client) => Some(client),
+            Err(failure) => {
+                failures.push(failure);
+                match ctx.previous().await {
+                    None => None,
+                    Some(previous) => match self.login(previous, CredentialRole::Previous).await {
+                        Ok(client) => {
+                            tracing::warn!(
+                                "logged in with the AWSPREVIOUS value: recovering from a rotation that stopped half-way"
+                            );
+                            Some(client)
+                        }
+                        Err(failure) => {
+                            failures.push(failure);
+                            None
+                        }
+                    },
                 }
-                Err(failure) => failures.push(failure),
             }
-        }
+        };
         let Some(client) = client else {
             return Err(BackendError::Credentials(failures));
         };

@@ -47,6 +47,9 @@ pub enum SetOutcome {
     AlreadySet,
 }
 
+/// Parses a stored value (the backend's [`Backend::parse`]).
+type ParseFn<'a, S> = dyn Fn(&SecretString) -> Result<S, BackendError> + Send + Sync + 'a;
+
 /// Everything setSecret may use.
 pub struct SetContext<'a, S> {
     /// The secret's ARN.
@@ -55,12 +58,57 @@ pub struct SetContext<'a, S> {
     pub pending: &'a S,
     /// The value under `AWSCURRENT`.
     pub current: &'a S,
-    /// The value under `AWSPREVIOUS`, when it exists and can be read; used to
-    /// recover from a rotation that stopped half-way.
-    pub previous: Option<&'a S>,
     /// The Secrets Manager client, for backends that read other secrets (the
     /// admin secret of an alternating-users rotation).
     pub secrets: &'a SecretsManager,
+    parse: &'a ParseFn<'a, S>,
+    previous: tokio::sync::OnceCell<Option<S>>,
+}
+
+impl<'a, S: Send + Sync> SetContext<'a, S> {
+    /// A context; `parse` reads the `AWSPREVIOUS` value when it is asked for.
+    pub fn new(
+        secret_arn: &'a str,
+        pending: &'a S,
+        current: &'a S,
+        secrets: &'a SecretsManager,
+        parse: &'a ParseFn<'a, S>,
+    ) -> Self {
+        Self {
+            secret_arn,
+            pending,
+            current,
+            secrets,
+            parse,
+            previous: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The value under `AWSPREVIOUS`, when it exists and can be read; used to
+    /// recover from a rotation that stopped half-way. Read on first use only,
+    /// so a rotation that does not need it makes no call for it. An
+    /// unreadable value is logged and treated as absent.
+    pub async fn previous(&self) -> Option<&S> {
+        self.previous
+            .get_or_init(|| async {
+                match self.secrets.get_value(self.secret_arn, None, AWSPREVIOUS).await {
+                    Ok(Some(value)) => match (self.parse)(&value.value) {
+                        Ok(previous) => Some(previous),
+                        Err(error) => {
+                            tracing::warn!(secret_arn = %self.secret_arn, %error, "ignoring the AWSPREVIOUS value");
+                            None
+                        }
+                    },
+                    Ok(None) => None,
+                    Err(error) => {
+                        tracing::warn!(secret_arn = %self.secret_arn, %error, "could not read the AWSPREVIOUS value");
+                        None
+                    }
+                }
+            })
+            .await
+            .as_ref()
+    }
 }
 
 /// Everything createSecret may use.
@@ -247,28 +295,8 @@ async fn set_secret<B: Backend>(
 ) -> Result<StepOutcome, RotationError> {
     let pending = read_pending(backend, secrets, meta, token).await?;
     let current = read_current(backend, secrets, meta).await?;
-    // AWSPREVIOUS helps only to recover; an unreadable one is not an error.
-    let previous = match secrets.get_value(&meta.arn, None, AWSPREVIOUS).await {
-        Ok(Some(value)) => match backend.parse(&value.value) {
-            Ok(previous) => Some(previous),
-            Err(error) => {
-                tracing::warn!(secret_arn = %meta.arn, %error, "ignoring the AWSPREVIOUS value");
-                None
-            }
-        },
-        Ok(None) => None,
-        Err(error) => {
-            tracing::warn!(secret_arn = %meta.arn, %error, "could not read the AWSPREVIOUS value");
-            None
-        }
-    };
-    let ctx = SetContext {
-        secret_arn: &meta.arn,
-        pending: &pending,
-        current: &current,
-        previous: previous.as_ref(),
-        secrets,
-    };
+    let parse = |raw: &SecretString| backend.parse(raw);
+    let ctx = SetContext::new(&meta.arn, &pending, &current, secrets, &parse);
     match backend
         .set_pending(&ctx)
         .await
