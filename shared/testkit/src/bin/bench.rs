@@ -119,7 +119,19 @@ fn package_size(function: &str, arch_flag: &str) -> Result<u64, String> {
     let out_dir = target_dir
         .join("lambda-bench")
         .join(arch_flag.trim_start_matches("--"));
-    let output = Command::new(venv_program("cargo-lambda"))
+    // cargo-lambda finds zig as `python3 -m ziglang`: the virtualenv's python.
+    let cargo_lambda = venv_program("cargo-lambda");
+    let venv_bin = cargo_lambda
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let path = format!(
+        "{}:{}",
+        venv_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = Command::new(&cargo_lambda)
+        .env("PATH", path)
         .args([
             "lambda",
             "build",
