@@ -32,13 +32,6 @@ async fn assert_rotated(world: &World, secret: &str, current: &str, previous: &s
     );
 }
 
-async fn setup_user(world: &World, name: &str, user: &str, password: &str) -> String {
-    world.pg.create_user(user, password).await;
-    world
-        .create_secret(name, &world.postgres_secret(user, password))
-        .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_replaces_the_password_and_moves_the_labels() {
     let world = World::start(FUNCTION).await;
@@ -110,7 +103,9 @@ async fn rotation_replaces_the_password_and_moves_the_labels() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_rotations_in_a_row() {
     let world = World::start(FUNCTION).await;
-    let secret = setup_user(&world, "five", "five_user", "start-Password-0").await;
+    let secret = world
+        .user_with_secret("five", "five_user", "start-Password-0")
+        .await;
     let mut previous_password = "start-Password-0".to_owned();
     let mut previous_version = world.version_with(&secret, "AWSCURRENT").await.unwrap();
     let mut seen = vec![previous_password.clone()];
@@ -140,7 +135,9 @@ async fn five_rotations_in_a_row() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_step_run_twice_gives_the_same_end_state() {
     let world = World::start(FUNCTION).await;
-    let secret = setup_user(&world, "twice", "twice_user", "twice-Password-0").await;
+    let secret = world
+        .user_with_secret("twice", "twice_user", "twice-Password-0")
+        .await;
     let old_version = world.version_with(&secret, "AWSCURRENT").await.unwrap();
 
     // Let RotateSecret only stage AWSPENDING; run the steps by hand.
@@ -209,7 +206,9 @@ async fn each_step_run_twice_gives_the_same_end_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn set_secret_recovers_when_the_database_holds_the_previous_password() {
     let world = World::start(FUNCTION).await;
-    let secret = setup_user(&world, "recover", "recover_user", "recover-Password-0").await;
+    let secret = world
+        .user_with_secret("recover", "recover_user", "recover-Password-0")
+        .await;
     world.rotate(&secret).await.expect("first rotation");
     let current = password_of(&world.value(&secret, "AWSCURRENT").await);
     // A half-finished rotation left the database on the AWSPREVIOUS password.
@@ -338,7 +337,9 @@ async fn bad_secrets_fail_clearly_and_change_nothing() {
 async fn a_username_with_quotes_spaces_and_unicode_rotates() {
     let world = World::start(FUNCTION).await;
     let user = "o'brien \"the\" ünïcødé user; DROP ROLE postgres; --";
-    let secret = setup_user(&world, "weird-name", user, "weird-Password-0").await;
+    let secret = world
+        .user_with_secret("weird-name", user, "weird-Password-0")
+        .await;
     world.rotate(&secret).await.expect("rotation");
     let password = password_of(&world.value(&secret, "AWSCURRENT").await);
     assert!(world.pg.can_login(user, &password).await);
@@ -368,7 +369,9 @@ async fn password_policy_environment_variables_take_effect() {
         ],
     )
     .await;
-    let secret = setup_user(&world, "policy", "policy_user", "policy-Password-0").await;
+    let secret = world
+        .user_with_secret("policy", "policy_user", "policy-Password-0")
+        .await;
     for _ in 0..3 {
         world.rotate(&secret).await.expect("rotation");
         let password = password_of(&world.value(&secret, "AWSCURRENT").await);
@@ -428,15 +431,8 @@ async fn failures_say_which_credential_failed_and_why() {
 
     // The function does not trust the test CA: TLS failure, no plaintext fallback.
     world.restart_function(&[("TLS_EXTRA_CA_FILE", "")]);
-    world
-        .pg
-        .create_user("untrusted", "untrusted-Password-1")
-        .await;
     let secret = world
-        .create_secret(
-            "untrusted",
-            &world.postgres_secret("untrusted", "untrusted-Password-1"),
-        )
+        .user_with_secret("untrusted", "untrusted", "untrusted-Password-1")
         .await;
     let error = world
         .rotate(&secret)
@@ -480,7 +476,9 @@ async fn failures_say_which_credential_failed_and_why() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pre_checks_refuse_wrong_tokens_and_disabled_rotation() {
     let world = World::start(FUNCTION).await;
-    let secret = setup_user(&world, "checks", "checks_user", "checks-Password-0").await;
+    let secret = world
+        .user_with_secret("checks", "checks_user", "checks-Password-0")
+        .await;
     let current = world.version_with(&secret, "AWSCURRENT").await.unwrap();
     let invoke = |token: String, step: &'static str| {
         let event = json!({"SecretId": secret, "ClientRequestToken": token, "Step": step});
@@ -526,7 +524,7 @@ async fn pre_checks_refuse_wrong_tokens_and_disabled_rotation() {
 async fn no_password_appears_in_any_log() {
     let world = World::start_with_env(FUNCTION, &[("RUST_LOG", "debug")]).await;
     let first = "leak-Check-Password-0";
-    let secret = setup_user(&world, "leaks", "leak_user", first).await;
+    let secret = world.user_with_secret("leaks", "leak_user", first).await;
     let mut passwords = vec![first.to_owned()];
     for _ in 0..3 {
         world.rotate(&secret).await.expect("rotation");
@@ -566,7 +564,9 @@ async fn the_sdk_endpoint_variable_works_too() {
         ("SECRETS_MANAGER_ENDPOINT", ""),
         ("AWS_ENDPOINT_URL_SECRETS_MANAGER", &url),
     ]);
-    let secret = setup_user(&world, "sdk-endpoint", "sdk_user", "sdk-Password-0").await;
+    let secret = world
+        .user_with_secret("sdk-endpoint", "sdk_user", "sdk-Password-0")
+        .await;
     world
         .rotate(&secret)
         .await

@@ -308,12 +308,8 @@ async fn names_over_the_limit_are_refused_before_anything_is_stored() {
 async fn the_strategy_can_be_pinned_by_configuration() {
     let mut world =
         World::start_with_env(FUNCTION, &[("ROTATION_STRATEGY", "alternating-users")]).await;
-    world.pg.create_user("pinned", "pinned-Password-0").await;
     let secret = world
-        .create_secret(
-            "pinned",
-            &world.postgres_secret("pinned", "pinned-Password-0"),
-        )
+        .user_with_secret("pinned", "pinned", "pinned-Password-0")
         .await;
     let error = world.rotate(&secret).await.expect_err("no masterarn");
     assert!(error.contains("field `masterarn` is missing"), "{error}");

@@ -112,6 +112,14 @@ impl World {
         })
     }
 
+    /// Creates the database user `user` with `password` and a secret named
+    /// `secret_name` holding that credential; returns the secret's ARN.
+    pub async fn user_with_secret(&self, secret_name: &str, user: &str, password: &str) -> String {
+        self.pg.create_user(user, password).await;
+        self.create_secret(secret_name, &self.postgres_secret(user, password))
+            .await
+    }
+
     /// Creates a secret holding `value` (serialised JSON, or the string as-is).
     pub async fn create_secret(&self, name: &str, value: &Value) -> String {
         let text = match value {
