@@ -100,6 +100,13 @@ pub fn wait_for_port(port: u16, what: &str, child: &mut Child, log: &Path, timeo
     }
 }
 
+/// The peak resident memory (VmHWM) of a running process, in KiB.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// The last 4 KiB of a log file, for failure messages.
 pub fn read_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();

@@ -101,16 +101,6 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / hz
 }
 
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Builds the zipped deployment package with cargo-lambda; its size in bytes.
 fn package_size(function: &str, arch_flag: &str) -> Result<u64, String> {
     let target_dir = std::env::var("CARGO_TARGET_DIR")
@@ -199,7 +189,7 @@ async fn bench_function(function: &str, args: &Args) -> Value {
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     let cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000.0 / args.rotations as f64;
-    let peak_kib = peak_rss_kib(pid);
+    let peak_kib = testkit::tools::peak_rss_kib(pid).unwrap_or(0);
     let calls = world.emulator.calls().await;
     let mut per_rotation = serde_json::Map::new();
     let mut function_calls = 0.0;

@@ -11,13 +11,6 @@ fn fingerprint(password: &str) -> String {
     format!("({} chars)", password.chars().count())
 }
 
-/// The peak resident memory (VmHWM) of a process, in KiB.
-fn peak_memory_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 fn show_versions(stages: &BTreeMap<String, Vec<String>>) {
     for (version, labels) in stages {
         println!("    version {version}  {}", labels.join(", "));
@@ -72,7 +65,11 @@ async fn main() {
         "  done in {:.0} ms",
         rotation.elapsed().as_secs_f64() * 1000.0
     );
-    if let Some(peak) = world.lambda.function_pid().and_then(peak_memory_kib) {
+    if let Some(peak) = world
+        .lambda
+        .function_pid()
+        .and_then(testkit::tools::peak_rss_kib)
+    {
         println!(
             "  function process peak memory: {:.1} MiB",
             peak as f64 / 1024.0
