@@ -3,7 +3,7 @@
 //! not in use, creating it as a clone of the current one when missing.
 
 use crate::backend::set_password_sql;
-use crate::connect::{classify, describe};
+use crate::connect::statement_error;
 use crate::rds;
 use crate::secret::PostgresSecret;
 use postgres_protocol::escape::escape_identifier;
@@ -99,16 +99,23 @@ pub async fn admin_credential(
     Ok(admin.aimed_at(&host, port, &child.dbname))
 }
 
-fn operation(action: String) -> impl Fn(tokio_postgres::Error) -> BackendError {
-    move |e| BackendError::Operation {
-        action: action.clone(),
-        detail: format!("{}: {}", classify(&e), describe(&e)),
-    }
-}
-
 const MEMBERSHIPS: &str = "SELECT r.rolname::text FROM pg_auth_members m \
      JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member \
      WHERE u.rolname = $1";
+
+/// The roles `user` is a direct member of.
+async fn memberships(
+    tx: &tokio_postgres::Transaction<'_>,
+    user: &str,
+) -> Result<Vec<String>, BackendError> {
+    Ok(tx
+        .query(MEMBERSHIPS, &[&user])
+        .await
+        .map_err(statement_error(format!("listing the roles of {user:?}")))?
+        .iter()
+        .map(|row| row.get(0))
+        .collect())
+}
 
 /// As the admin: makes `pending` a login user with `password`, a member of
 /// `current` (when created) and of every role `current` belongs to. Safe to
@@ -122,42 +129,32 @@ pub async fn clone_user(
     let tx = admin
         .transaction()
         .await
-        .map_err(operation("starting a transaction".to_owned()))?;
+        .map_err(statement_error("starting a transaction".to_owned()))?;
     let exists = tx
         .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&pending])
         .await
-        .map_err(operation(format!("looking up user {pending:?}")))?
+        .map_err(statement_error(format!("looking up user {pending:?}")))?
         .is_some();
     let pending_ident = escape_identifier(pending);
     if !exists {
         tx.batch_execute(&format!("CREATE ROLE {pending_ident} WITH LOGIN"))
             .await
-            .map_err(operation(format!("creating user {pending:?}")))?;
+            .map_err(statement_error(format!("creating user {pending:?}")))?;
         tx.batch_execute(&format!(
             "GRANT {} TO {pending_ident}",
             escape_identifier(current)
         ))
         .await
-        .map_err(operation(format!("granting {current:?} to {pending:?}")))?;
+        .map_err(statement_error(format!(
+            "granting {current:?} to {pending:?}"
+        )))?;
     } else {
         tx.batch_execute(&format!("ALTER ROLE {pending_ident} WITH LOGIN"))
             .await
-            .map_err(operation(format!("enabling login for {pending:?}")))?;
+            .map_err(statement_error(format!("enabling login for {pending:?}")))?;
     }
-    let wanted: Vec<String> = tx
-        .query(MEMBERSHIPS, &[&current])
-        .await
-        .map_err(operation(format!("listing the roles of {current:?}")))?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    let held: Vec<String> = tx
-        .query(MEMBERSHIPS, &[&pending])
-        .await
-        .map_err(operation(format!("listing the roles of {pending:?}")))?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    let wanted = memberships(&tx, current).await?;
+    let held = memberships(&tx, pending).await?;
     for role in wanted {
         // Skip the pair itself (the original user is a member-of target of its
         // clone, never the other way round) and what is already held.
@@ -169,16 +166,16 @@ pub async fn clone_user(
             escape_identifier(&role)
         ))
         .await
-        .map_err(operation(format!("granting {role:?} to {pending:?}")))?;
+        .map_err(statement_error(format!("granting {role:?} to {pending:?}")))?;
     }
     tx.batch_execute(&set_password_sql(pending, password))
         .await
-        .map_err(operation(format!(
+        .map_err(statement_error(format!(
             "setting the password of user {pending:?}"
         )))?;
     tx.commit()
         .await
-        .map_err(operation("committing".to_owned()))?;
+        .map_err(statement_error("committing".to_owned()))?;
     Ok(())
 }
 

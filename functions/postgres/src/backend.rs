@@ -3,7 +3,7 @@
 use crate::alternating::{
     admin_credential, clone_user, master_arn, other_username, MASTER_ARN_FIELD,
 };
-use crate::connect::{classify, connect, describe};
+use crate::connect::{connect, describe, statement_error};
 use crate::secret::PostgresSecret;
 use crate::tls::TlsSettings;
 use password::PasswordPolicy;
@@ -179,10 +179,10 @@ impl PostgresBackend {
         client
             .batch_execute(&sql)
             .await
-            .map_err(|e| BackendError::Operation {
-                action: format!("setting the password of user {:?}", pending.username),
-                detail: format!("{}: {}", classify(&e), describe(&e)),
-            })?;
+            .map_err(statement_error(format!(
+                "setting the password of user {:?}",
+                pending.username
+            )))?;
         Ok(SetOutcome::Changed)
     }
 

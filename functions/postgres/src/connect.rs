@@ -2,7 +2,7 @@
 
 use crate::secret::PostgresSecret;
 use crate::tls::TlsSettings;
-use rotation::{CredentialFailure, CredentialRole, FailureKind};
+use rotation::{BackendError, CredentialFailure, CredentialRole, FailureKind};
 use secrecy::ExposeSecret;
 use std::error::Error as StdError;
 use std::time::Duration;
@@ -62,6 +62,15 @@ pub fn describe(error: &tokio_postgres::Error) -> String {
         return format!("{} {}: {}", db.severity(), db.code().code(), db.message());
     }
     error.to_string()
+}
+
+/// Maps a failed statement to [`BackendError::Operation`], naming `action`
+/// and the driver's class and words for the failure.
+pub fn statement_error(action: String) -> impl Fn(tokio_postgres::Error) -> BackendError {
+    move |e| BackendError::Operation {
+        action: action.clone(),
+        detail: format!("{}: {}", classify(&e), describe(&e)),
+    }
 }
 
 /// Logs in with `secret` as `role`; the connection runs in its own task.
