@@ -1,19 +1,23 @@
 //! RDS-managed admin secrets: the admin endpoint is found through the RDS API
 //! (the emulator's), and only the database's own hosts are accepted.
 
-use rotate_postgres::alternating::admin_credential;
-use rotate_postgres::PostgresSecret;
+use database::alternating::admin_credential;
+use database::DatabaseSecret;
+use rotate_postgres::backend::SHAPE;
 use rotation::SecretsManager;
 use secrecy::SecretString;
 use serde_json::json;
 use testkit::World;
 
-fn child(host: &str) -> PostgresSecret {
-    PostgresSecret::parse(&SecretString::from(
-        json!({"engine": "postgres", "host": host, "username": "app", "password": "p",
+fn child(host: &str) -> DatabaseSecret {
+    DatabaseSecret::parse(
+        &SecretString::from(
+            json!({"engine": "postgres", "host": host, "username": "app", "password": "p",
                "dbname": "appdb", "masterarn": "rds-admin"})
-        .to_string(),
-    ))
+            .to_string(),
+        ),
+        &SHAPE,
+    )
     .unwrap()
 }
 
@@ -77,7 +81,7 @@ async fn rds_managed_admin_secrets_resolve_through_the_rds_api() {
             .await
             .expect(host);
         assert_eq!(admin.host, primary_host, "the admin logs in on the writer");
-        assert_eq!(admin.dbname, "appdb", "the child's dbname");
+        assert_eq!(admin.dbname.as_deref(), Some("appdb"), "the child's dbname");
         assert_eq!(admin.username, "admin");
     }
     let error = admin_credential(&child("elsewhere.example.com"), &secrets, rds_client())
@@ -131,10 +135,13 @@ async fn rds_managed_admin_secrets_resolve_through_the_rds_api() {
         .unwrap()
         .to_owned();
     let cluster_child = |host: &str| {
-        PostgresSecret::parse(&SecretString::from(
+        DatabaseSecret::parse(
+        &SecretString::from(
             json!({"host": host, "username": "app", "password": "p", "masterarn": "rds-cluster-admin"})
                 .to_string(),
-        ))
+        ),
+        &SHAPE,
+        )
         .unwrap()
     };
     for host in [&writer, &reader, &member_host] {
@@ -154,10 +161,13 @@ async fn rds_managed_admin_secrets_resolve_through_the_rds_api() {
         .send()
         .await
         .unwrap();
-    let hostless = PostgresSecret::parse(&SecretString::from(
+    let hostless = DatabaseSecret::parse(
+        &SecretString::from(
         json!({"host": "db", "username": "app", "password": "p", "masterarn": "hostless-admin"})
             .to_string(),
-    ))
+    ),
+    &SHAPE,
+    )
     .unwrap();
     let error = admin_credential(&hostless, &secrets, rds_client())
         .await

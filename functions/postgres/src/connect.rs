@@ -1,7 +1,6 @@
 //! Logging in to PostgreSQL, with errors that say which credential failed and why.
 
-use crate::secret::PostgresSecret;
-use crate::tls::TlsSettings;
+use database::{DatabaseSecret, TlsSettings};
 use rotation::{BackendError, CredentialFailure, CredentialRole, FailureKind};
 use secrecy::ExposeSecret;
 use std::error::Error as StdError;
@@ -75,7 +74,7 @@ pub fn statement_error(action: String) -> impl Fn(tokio_postgres::Error) -> Back
 
 /// Logs in with `secret` as `role`; the connection runs in its own task.
 pub async fn connect(
-    secret: &PostgresSecret,
+    secret: &DatabaseSecret,
     role: CredentialRole,
     tls: &TlsSettings,
     timeout: Duration,
@@ -86,7 +85,7 @@ pub async fn connect(
         .port(secret.port)
         .user(&secret.username)
         .password(secret.password.expose_secret())
-        .dbname(&secret.dbname)
+        .dbname(secret.dbname.as_deref().unwrap_or("postgres"))
         .application_name(APPLICATION_NAME)
         .connect_timeout(timeout);
     let failure = |error: tokio_postgres::Error| CredentialFailure {

@@ -6,15 +6,11 @@
 //! the other is missing. The new password
 //! reaches the server only as a SCRAM-SHA-256 verifier computed here, so no
 //! server log or statistics view can hold it. TLS with a verified certificate
-//! is the default and never silently falls back to plaintext.
+//! is the default and never silently falls back to plaintext. The secret
+//! format, TLS settings and rotation flows are the `database` crate's.
 
-pub mod alternating;
 pub mod backend;
+pub mod clone;
 pub mod connect;
-pub mod rds;
-pub mod secret;
-pub mod tls;
 
-pub use backend::{PostgresBackend, Strategy, DEFAULT_EXCLUDE_CHARACTERS};
-pub use secret::PostgresSecret;
-pub use tls::{TlsMode, TlsSettings};
+pub use backend::{backend_from_env, PostgresBackend, PostgresEngine, DEFAULT_EXCLUDE_CHARACTERS};

@@ -156,6 +156,23 @@ pub trait Backend: Send + Sync {
         &self,
         pending: &Self::Secret,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Whether [`Backend::after_finish`] has work to do. When false (the
+    /// default), finishSecret reads no value.
+    fn has_finish_work(&self) -> bool {
+        false
+    }
+
+    /// finishSecret, after `AWSCURRENT` moved to the new value `current`:
+    /// clean-up on the backend (e.g. forgetting a retained old password). A
+    /// failure is logged, not returned: the labels are already right and
+    /// the old credential only keeps working a little longer.
+    fn after_finish(
+        &self,
+        _current: &Self::Secret,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// Runs one step of `event` for `backend`. `arn` receives the secret's ARN as
@@ -200,7 +217,7 @@ pub async fn rotate<B: Backend>(
         Step::Create => create_secret(backend, secrets, &meta, event).await,
         Step::Set => set_secret(backend, secrets, &meta, token).await,
         Step::Test => test_secret(backend, secrets, &meta, token).await,
-        Step::Finish => finish_secret(secrets, &meta, token).await,
+        Step::Finish => finish_secret(backend, secrets, &meta, token).await,
     }
 }
 
@@ -321,11 +338,18 @@ async fn test_secret<B: Backend>(
     Ok(StepOutcome::Done)
 }
 
-async fn finish_secret(
+async fn finish_secret<B: Backend>(
+    backend: &B,
     secrets: &SecretsManager,
     meta: &SecretMetadata,
     token: &str,
 ) -> Result<StepOutcome, RotationError> {
+    // Read before the labels move: afterwards the value is no longer AWSPENDING.
+    let new_current = if backend.has_finish_work() {
+        Some(read_pending(backend, secrets, meta, token).await?)
+    } else {
+        None
+    };
     // Move AWSCURRENT first: if the function stops between the two calls, a
     // re-run sees the token as current and only clears AWSPENDING.
     let old_current = meta.version_with(AWSCURRENT);
@@ -335,5 +359,14 @@ async fn finish_secret(
     secrets
         .update_stage(&meta.arn, AWSPENDING, None, Some(token))
         .await?;
+    if let Some(current) = new_current {
+        if let Err(error) = backend.after_finish(&current).await {
+            tracing::error!(
+                secret_arn = %meta.arn,
+                %error,
+                "the rotation finished, but the clean-up after it failed"
+            );
+        }
+    }
     Ok(StepOutcome::Done)
 }

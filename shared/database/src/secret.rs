@@ -1,4 +1,6 @@
-//! The secret format of AWS's PostgreSQL rotation functions.
+//! The secret format of AWS's database rotation functions, shared by every
+//! database engine: `engine`, `host`, `port`, `username`, `password`,
+//! `dbname`, `ssl`, `masterarn`, and any other field carried over unchanged.
 
 use rotation::BackendError;
 use secrecy::{ExposeSecret, SecretString};
@@ -6,35 +8,43 @@ use serde_json::{Map, Value};
 use std::fmt;
 use zeroize::Zeroize;
 
-/// Engines this function rotates (the `engine` field, when present).
-pub const ENGINES: &[&str] = &["postgres", "aurora-postgresql"];
-/// `port` when the secret has none.
-pub const DEFAULT_PORT: u16 = 5432;
-/// `dbname` when the secret has none.
-pub const DEFAULT_DBNAME: &str = "postgres";
+/// What differs between engine families in the common secret shape.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SecretShape {
+    /// The family's name for messages, e.g. `PostgreSQL`.
+    pub family: &'static str,
+    /// Values of `engine` this family accepts (the field may be absent).
+    pub engines: &'static [&'static str],
+    /// `port` when the secret has none.
+    pub default_port: u16,
+    /// `dbname` when the secret has none (`None`: no database is selected).
+    pub default_dbname: Option<&'static str>,
+}
 
-/// A PostgreSQL secret value: the fields AWS's functions read, and every other
+/// A database secret value: the fields AWS's functions read, and every other
 /// field kept as it was. `Debug` shows no password and no unknown field.
-pub struct PostgresSecret {
+pub struct DatabaseSecret {
     /// `host`.
     pub host: String,
-    /// `port` (number or numeric string; default 5432).
+    /// `port` (number or numeric string; default from the [`SecretShape`]).
     pub port: u16,
     /// `username`.
     pub username: String,
     /// `password`.
     pub password: SecretString,
-    /// `dbname` (default `postgres`).
-    pub dbname: String,
+    /// `dbname` (default from the [`SecretShape`]).
+    pub dbname: Option<String>,
     /// `ssl`: `Some(true)`/`Some(false)` when the secret says, `None` when absent.
     pub ssl: Option<bool>,
+    /// The engine family this secret was read for.
+    pub shape: &'static SecretShape,
     /// Every field but `password`, exactly as stored, to write back unchanged.
     fields: Map<String, Value>,
 }
 
-impl fmt::Debug for PostgresSecret {
+impl fmt::Debug for DatabaseSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PostgresSecret")
+        f.debug_struct("DatabaseSecret")
             .field("host", &self.host)
             .field("port", &self.port)
             .field("username", &self.username)
@@ -69,10 +79,10 @@ fn json_type(value: &Value) -> &'static str {
 }
 
 /// Reads `port`: a number or a string of digits, 1 to 65535.
-fn parse_port(value: Option<&Value>) -> Result<u16, BackendError> {
+fn parse_port(value: Option<&Value>, default: u16) -> Result<u16, BackendError> {
     let invalid = |what: String| BackendError::field("port", what);
     match value {
-        None | Some(Value::Null) => Ok(DEFAULT_PORT),
+        None | Some(Value::Null) => Ok(default),
         Some(Value::Number(n)) => n
             .as_u64()
             .and_then(|n| u16::try_from(n).ok())
@@ -112,22 +122,29 @@ fn parse_ssl(value: Option<&Value>) -> Result<Option<bool>, BackendError> {
     }
 }
 
-impl PostgresSecret {
+impl DatabaseSecret {
     /// Parses and validates a stored value. Errors name the field; they quote
     /// values only of fields that are not secret.
-    pub fn parse(raw: &SecretString) -> Result<Self, BackendError> {
-        Self::parse_with(raw, true)
+    pub fn parse(raw: &SecretString, shape: &'static SecretShape) -> Result<Self, BackendError> {
+        Self::parse_with(raw, shape, true)
     }
 
-    /// Parses an admin (master) secret: as [`PostgresSecret::parse`], but
+    /// Parses an admin (master) secret: as [`DatabaseSecret::parse`], but
     /// `host` may be missing (an RDS-managed master secret holds only
-    /// `username` and `password`); it is then empty and [`PostgresSecret::has_host`]
+    /// `username` and `password`); it is then empty and [`DatabaseSecret::has_host`]
     /// is false.
-    pub fn parse_admin(raw: &SecretString) -> Result<Self, BackendError> {
-        Self::parse_with(raw, false)
+    pub fn parse_admin(
+        raw: &SecretString,
+        shape: &'static SecretShape,
+    ) -> Result<Self, BackendError> {
+        Self::parse_with(raw, shape, false)
     }
 
-    fn parse_with(raw: &SecretString, require_host: bool) -> Result<Self, BackendError> {
+    fn parse_with(
+        raw: &SecretString,
+        shape: &'static SecretShape,
+        require_host: bool,
+    ) -> Result<Self, BackendError> {
         let mut fields: Map<String, Value> =
             serde_json::from_str(raw.expose_secret()).map_err(|e| {
                 // serde_json's syntax errors give a position, never the text.
@@ -152,11 +169,14 @@ impl PostgresSecret {
         };
         if let Some(engine) = fields.get("engine") {
             match engine {
-                Value::String(e) if ENGINES.contains(&e.as_str()) => {}
+                Value::String(e) if shape.engines.contains(&e.as_str()) => {}
                 Value::String(e) => {
                     return Err(BackendError::field(
                         "engine",
-                        format!("is {e:?}; this function rotates {}", ENGINES.join(" and ")),
+                        format!(
+                            "is {e:?}; this function rotates {}",
+                            shape.engines.join(", ")
+                        ),
                     ))
                 }
                 other => {
@@ -172,10 +192,10 @@ impl PostgresSecret {
             _ => required_string(&fields, "host")?,
         };
         let username = required_string(&fields, "username")?;
-        let port = parse_port(fields.get("port"))?;
+        let port = parse_port(fields.get("port"), shape.default_port)?;
         let dbname = match fields.get("dbname") {
-            None | Some(Value::Null) => DEFAULT_DBNAME.to_owned(),
-            Some(_) => required_string(&fields, "dbname")?,
+            None | Some(Value::Null) => shape.default_dbname.map(str::to_owned),
+            Some(_) => Some(required_string(&fields, "dbname")?),
         };
         let ssl = parse_ssl(fields.get("ssl"))?;
         Ok(Self {
@@ -185,6 +205,7 @@ impl PostgresSecret {
             password,
             dbname,
             ssl,
+            shape,
             fields,
         })
     }
@@ -216,11 +237,11 @@ impl PostgresSecret {
 
     /// The same credential aimed at another server or database (used for the
     /// admin login: the child's `dbname`, the resolved RDS endpoint).
-    pub fn aimed_at(&self, host: &str, port: u16, dbname: &str) -> Self {
+    pub fn aimed_at(&self, host: &str, port: u16, dbname: Option<&str>) -> Self {
         let mut next = self.with_password(self.password.clone());
         next.host = host.to_owned();
         next.port = port;
-        next.dbname = dbname.to_owned();
+        next.dbname = dbname.map(str::to_owned);
         next
     }
 
@@ -233,6 +254,7 @@ impl PostgresSecret {
             password,
             dbname: self.dbname.clone(),
             ssl: self.ssl,
+            shape: self.shape,
             fields: self.fields.clone(),
         }
     }
@@ -252,12 +274,15 @@ impl PostgresSecret {
         json.map(SecretString::from)
     }
 
-    /// `user "name" at host:port/dbname`, for messages.
+    /// `user "name" at host:port/dbname` (without `/dbname` when none), for
+    /// messages.
     pub fn target(&self) -> String {
-        format!(
-            "user {:?} at {}:{}/{}",
-            self.username, self.host, self.port, self.dbname
-        )
+        let mut target = format!("user {:?} at {}:{}", self.username, self.host, self.port);
+        if let Some(dbname) = &self.dbname {
+            target.push('/');
+            target.push_str(dbname);
+        }
+        target
     }
 }
 
@@ -266,8 +291,21 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn parse(value: Value) -> Result<PostgresSecret, BackendError> {
-        PostgresSecret::parse(&SecretString::from(value.to_string()))
+    const POSTGRES: SecretShape = SecretShape {
+        family: "PostgreSQL",
+        engines: &["postgres", "aurora-postgresql"],
+        default_port: 5432,
+        default_dbname: Some("postgres"),
+    };
+    const MYSQL: SecretShape = SecretShape {
+        family: "MySQL",
+        engines: &["mysql", "mariadb", "aurora-mysql"],
+        default_port: 3306,
+        default_dbname: None,
+    };
+
+    fn parse(value: Value) -> Result<DatabaseSecret, BackendError> {
+        DatabaseSecret::parse(&SecretString::from(value.to_string()), &POSTGRES)
     }
 
     fn base() -> Value {
@@ -277,7 +315,15 @@ mod tests {
     #[test]
     fn defaults_port_and_dbname() {
         let s = parse(base()).unwrap();
-        assert_eq!((s.port, s.dbname.as_str(), s.ssl), (5432, "postgres", None));
+        assert_eq!(
+            (s.port, s.dbname.as_deref(), s.ssl),
+            (5432, Some("postgres"), None)
+        );
+        let mut v = base();
+        v["engine"] = json!("mariadb");
+        let s = DatabaseSecret::parse(&SecretString::from(v.to_string()), &MYSQL).unwrap();
+        assert_eq!((s.port, s.dbname.as_deref()), (3306, None));
+        assert_eq!(s.target(), "user \"app\" at db:3306");
     }
 
     #[test]
@@ -317,16 +363,20 @@ mod tests {
 
     #[test]
     fn invalid_json_gives_a_position_not_the_text() {
-        let err = PostgresSecret::parse(&SecretString::from(
-            "{\"password\": \"hunter2-secret".to_owned(),
-        ))
+        let err = DatabaseSecret::parse(
+            &SecretString::from("{\"password\": \"hunter2-secret".to_owned()),
+            &POSTGRES,
+        )
         .unwrap_err()
         .to_string();
         assert!(err.contains("not a valid JSON"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
-        let err = PostgresSecret::parse(&SecretString::from("[\"hunter2-secret\"]".to_owned()))
-            .unwrap_err()
-            .to_string();
+        let err = DatabaseSecret::parse(
+            &SecretString::from("[\"hunter2-secret\"]".to_owned()),
+            &POSTGRES,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(!err.contains("hunter2"), "{err}");
     }
 

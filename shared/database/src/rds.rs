@@ -20,7 +20,7 @@ pub struct RdsEndpoint {
     pub host: String,
     /// Port.
     pub port: u16,
-    /// Engine, e.g. `postgres` or `aurora-postgresql`.
+    /// Engine, e.g. `postgres` or `aurora-mysql`.
     pub engine: Option<String>,
     /// Every host a child secret of this database may name.
     pub accepted_hosts: Vec<String>,
@@ -39,9 +39,8 @@ fn rds_error(what: &str, error: impl std::error::Error) -> BackendError {
     BackendError::Config(format!("RDS {what}: {}", DisplayErrorContext(error)))
 }
 
-fn port_of(port: Option<i32>) -> u16 {
-    port.and_then(|p| u16::try_from(p).ok())
-        .unwrap_or(crate::secret::DEFAULT_PORT)
+fn port_of(port: Option<i32>, default: u16) -> u16 {
+    port.and_then(|p| u16::try_from(p).ok()).unwrap_or(default)
 }
 
 async fn instance_address(
@@ -63,10 +62,12 @@ async fn instance_address(
 }
 
 /// Resolves the database named by an RDS-managed master secret's tags;
-/// `Ok(None)` when the secret has neither tag.
+/// `Ok(None)` when the secret has neither tag. `default_port` is used when
+/// RDS reports none.
 pub async fn resolve(
     client: &aws_sdk_rds::Client,
     tags: &[(String, String)],
+    default_port: u16,
 ) -> Result<Option<RdsEndpoint>, BackendError> {
     let tag = |key: &str| tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
     if let Some(arn) = tag(CLUSTER_TAG) {
@@ -89,7 +90,7 @@ pub async fn resolve(
         }
         return Ok(Some(RdsEndpoint {
             host,
-            port: port_of(cluster.port()),
+            port: port_of(cluster.port(), default_port),
             engine: cluster.engine().map(str::to_owned),
             accepted_hosts: accepted,
         }));
@@ -115,7 +116,7 @@ pub async fn resolve(
         }
         return Ok(Some(RdsEndpoint {
             host,
-            port: port_of(endpoint.and_then(|e| e.port())),
+            port: port_of(endpoint.and_then(|e| e.port()), default_port),
             engine: instance.engine().map(str::to_owned),
             accepted_hosts: accepted,
         }));

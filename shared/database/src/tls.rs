@@ -98,6 +98,9 @@ impl TlsSettings {
                 )));
             }
         }
+        // Drivers that build their own rustls configuration (mysql_async) use
+        // the process default; make it ring, as ours, whatever else is linked.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

@@ -1,0 +1,279 @@
+//! The rotation flows every SQL database shares, over a small [`Engine`]
+//! trait: which credential to log in with, in which order, and what to do
+//! when it fails. An engine only knows how to log in and which statements
+//! set a password or clone a user.
+
+use crate::alternating::{
+    admin_credential, master_arn, other_username, NameLimit, MASTER_ARN_FIELD,
+};
+use crate::secret::{DatabaseSecret, SecretShape};
+use crate::settings::{DatabaseSettings, Strategy};
+use rotation::{
+    Backend, BackendError, CreateContext, CredentialFailure, CredentialRole, FailureKind,
+    SetContext, SetOutcome,
+};
+use secrecy::SecretString;
+use std::future::Future;
+
+/// One database engine family (PostgreSQL, MySQL/MariaDB): how to log in and
+/// the statements that change users. The flows around them live in
+/// [`DatabaseBackend`].
+pub trait Engine: Send + Sync {
+    /// An open session.
+    type Conn: Send;
+
+    /// The family's secret shape (engines, default port and database).
+    fn shape(&self) -> &'static SecretShape;
+
+    /// The longest user name a clone may have.
+    fn name_limit(&self) -> &NameLimit;
+
+    /// Logs in with `secret` as `role`, TLS as `settings` say.
+    fn login(
+        &self,
+        secret: &DatabaseSecret,
+        role: CredentialRole,
+        settings: &DatabaseSettings,
+    ) -> impl Future<Output = Result<Self::Conn, CredentialFailure>> + Send;
+
+    /// Single user: the logged-in user (`pending.username`, logged in with
+    /// its current or previous password) changes its own password to
+    /// `pending.password`.
+    fn set_own_password(
+        &self,
+        conn: &mut Self::Conn,
+        pending: &DatabaseSecret,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Alternating users, as the admin: makes `pending.username` a user with
+    /// `pending.password` and the same rights as `current.username`,
+    /// creating it when missing. `current_conn` is a session of the current
+    /// user. Must be safe to run again.
+    fn clone_user(
+        &self,
+        admin: &mut Self::Conn,
+        current_conn: &mut Self::Conn,
+        current: &DatabaseSecret,
+        pending: &DatabaseSecret,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// The user name the session is logged in as (testSecret's real query).
+    fn session_user(
+        &self,
+        conn: &mut Self::Conn,
+    ) -> impl Future<Output = Result<String, BackendError>> + Send;
+
+    /// Whether [`Engine::after_finish`] does anything (so the driver reads
+    /// the new value only then).
+    fn has_finish_work(&self) -> bool {
+        false
+    }
+
+    /// After finishSecret moved `AWSCURRENT` to `current`, single-user
+    /// rotation only: any clean-up (e.g. MySQL's `DISCARD OLD PASSWORD`).
+    fn after_finish(
+        &self,
+        _current: &DatabaseSecret,
+        _settings: &DatabaseSettings,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// A [`rotation::Backend`] for any SQL [`Engine`]: single user or
+/// alternating users, chosen per secret by [`Strategy`].
+#[derive(Debug)]
+pub struct DatabaseBackend<E> {
+    /// Password policy, TLS, timeouts and strategy.
+    pub settings: DatabaseSettings,
+    /// The engine.
+    pub engine: E,
+    rds: tokio::sync::OnceCell<aws_sdk_rds::Client>,
+}
+
+impl<E: Engine> DatabaseBackend<E> {
+    /// A backend for `engine` with `settings`.
+    pub fn new(settings: DatabaseSettings, engine: E) -> Self {
+        Self {
+            settings,
+            engine,
+            rds: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Whether `secret` rotates with alternating users.
+    pub fn alternates(&self, secret: &DatabaseSecret) -> bool {
+        match self.settings.strategy {
+            Strategy::SingleUser => false,
+            Strategy::AlternatingUsers => true,
+            Strategy::Auto => secret.text_field(MASTER_ARN_FIELD).is_some(),
+        }
+    }
+
+    /// The RDS client, made on first use (only RDS-managed admin secrets need it).
+    async fn rds_client(&self) -> aws_sdk_rds::Client {
+        self.rds
+            .get_or_init(|| async { aws_sdk_rds::Client::new(&aws_config::load_from_env().await) })
+            .await
+            .clone()
+    }
+
+    async fn login(
+        &self,
+        secret: &DatabaseSecret,
+        role: CredentialRole,
+    ) -> Result<E::Conn, CredentialFailure> {
+        self.engine.login(secret, role, &self.settings).await
+    }
+
+    async fn set_single_user(
+        &self,
+        ctx: &SetContext<'_, DatabaseSecret>,
+    ) -> Result<SetOutcome, BackendError> {
+        let pending = ctx.pending;
+        if pending.username != ctx.current.username {
+            return Err(BackendError::field(
+                "username",
+                format!(
+                    "of the pending value ({:?}) differs from the current one ({:?}); \
+                     single-user rotation only changes a user's own password",
+                    pending.username, ctx.current.username
+                ),
+            ));
+        }
+        let mut failures = Vec::new();
+        match self.login(pending, CredentialRole::Pending).await {
+            Ok(_) => return Ok(SetOutcome::AlreadySet),
+            Err(failure) => {
+                tracing::debug!(error = %failure, "pending credential does not log in yet");
+                // Unreachable or TLS problems will show again on the next login.
+                if failure.kind != FailureKind::Authentication {
+                    failures.push(failure);
+                }
+            }
+        }
+        let conn = match self.login(ctx.current, CredentialRole::Current).await {
+            Ok(conn) => Some(conn),
+            Err(failure) => {
+                failures.push(failure);
+                match ctx.previous().await {
+                    None => None,
+                    Some(previous) => match self.login(previous, CredentialRole::Previous).await {
+                        Ok(conn) => {
+                            tracing::warn!(
+                                "logged in with the AWSPREVIOUS value: recovering from a rotation that stopped half-way"
+                            );
+                            Some(conn)
+                        }
+                        Err(failure) => {
+                            failures.push(failure);
+                            None
+                        }
+                    },
+                }
+            }
+        };
+        let Some(mut conn) = conn else {
+            return Err(BackendError::Credentials(failures));
+        };
+        self.engine.set_own_password(&mut conn, pending).await?;
+        Ok(SetOutcome::Changed)
+    }
+
+    async fn set_alternating(
+        &self,
+        ctx: &SetContext<'_, DatabaseSecret>,
+    ) -> Result<SetOutcome, BackendError> {
+        let (pending, current) = (ctx.pending, ctx.current);
+        if pending.username == current.username {
+            return Err(BackendError::field(
+                "username",
+                format!(
+                    "of the pending value is the current user {:?}: alternating-users rotation sets the other user of the pair",
+                    current.username
+                ),
+            ));
+        }
+        if self.login(pending, CredentialRole::Pending).await.is_ok() {
+            return Ok(SetOutcome::AlreadySet);
+        }
+        // The current user is the model of the clone: it must work.
+        let mut current_conn = self
+            .login(current, CredentialRole::Current)
+            .await
+            .map_err(BackendError::credential)?;
+        let admin = admin_credential(current, ctx.secrets, self.rds_client()).await?;
+        let mut admin_conn = self
+            .login(&admin, CredentialRole::Admin)
+            .await
+            .map_err(BackendError::credential)?;
+        self.engine
+            .clone_user(&mut admin_conn, &mut current_conn, current, pending)
+            .await?;
+        Ok(SetOutcome::Changed)
+    }
+}
+
+impl<E: Engine> Backend for DatabaseBackend<E> {
+    type Secret = DatabaseSecret;
+
+    fn parse(&self, raw: &SecretString) -> Result<DatabaseSecret, BackendError> {
+        DatabaseSecret::parse(raw, self.engine.shape())
+    }
+
+    fn serialize(&self, secret: &DatabaseSecret) -> Result<SecretString, BackendError> {
+        secret.to_json()
+    }
+
+    async fn create_pending(
+        &self,
+        current: &DatabaseSecret,
+        _ctx: &CreateContext<'_>,
+    ) -> Result<DatabaseSecret, BackendError> {
+        let password = self.settings.policy.generate()?;
+        if self.alternates(current) {
+            master_arn(current)?;
+            let other = other_username(&current.username, self.engine.name_limit())?;
+            Ok(current.with_user(&other, password))
+        } else {
+            Ok(current.with_password(password))
+        }
+    }
+
+    async fn set_pending(
+        &self,
+        ctx: &SetContext<'_, DatabaseSecret>,
+    ) -> Result<SetOutcome, BackendError> {
+        if self.alternates(ctx.current) {
+            self.set_alternating(ctx).await
+        } else {
+            self.set_single_user(ctx).await
+        }
+    }
+
+    async fn test_pending(&self, pending: &DatabaseSecret) -> Result<(), BackendError> {
+        let mut conn = self
+            .login(pending, CredentialRole::Pending)
+            .await
+            .map_err(BackendError::credential)?;
+        let user = self.engine.session_user(&mut conn).await?;
+        if user != pending.username {
+            return Err(BackendError::Operation {
+                action: "running a test query".to_owned(),
+                detail: format!("logged in as {user:?}, expected {:?}", pending.username),
+            });
+        }
+        Ok(())
+    }
+
+    fn has_finish_work(&self) -> bool {
+        self.engine.has_finish_work()
+    }
+
+    async fn after_finish(&self, current: &DatabaseSecret) -> Result<(), BackendError> {
+        if self.alternates(current) {
+            return Ok(());
+        }
+        self.engine.after_finish(current, &self.settings).await
+    }
+}
