@@ -2,7 +2,7 @@
 //! `RotateSecret` on the emulator, against a real PostgreSQL.
 
 use serde_json::{json, Value};
-use testkit::World;
+use testkit::{PostgresWorld, World};
 
 const FUNCTION: &str = "rotate-postgres";
 const ADMIN: &str = "rotation_admin";
@@ -17,10 +17,10 @@ fn field(value: &Value, name: &str) -> String {
 /// group role, and the admin secret. Returns the admin secret's ARN.
 async fn setup(world: &World, app: &str, app_password: &str) -> String {
     if !role_exists(world, ADMIN).await {
-        world.pg.create_user(ADMIN, ADMIN_PASSWORD).await;
+        world.db.create_user(ADMIN, ADMIN_PASSWORD).await;
     }
-    world.pg.create_user(app, app_password).await;
-    let admin = world.pg.admin().await;
+    world.db.create_user(app, app_password).await;
+    let admin = world.db.admin().await;
     let app_ident = format!("\"{}\"", app.replace('"', "\"\""));
     admin
         .batch_execute(&format!(
@@ -36,7 +36,7 @@ async fn setup(world: &World, app: &str, app_password: &str) -> String {
         ))
         .await
         .expect("grants");
-    let admin_secret = world.postgres_secret(ADMIN, ADMIN_PASSWORD);
+    let admin_secret = world.db_secret(ADMIN, ADMIN_PASSWORD);
     world
         .create_secret(&format!("admin-for-{app}"), &admin_secret)
         .await
@@ -49,14 +49,14 @@ async fn child_secret(
     password: &str,
     master: &str,
 ) -> String {
-    let mut value = world.postgres_secret(app, password);
+    let mut value = world.db_secret(app, password);
     value["masterarn"] = json!(master);
     world.create_secret(name, &value).await
 }
 
 /// Effective privileges of `user`, to compare two users.
 async fn privileges(world: &World, user: &str) -> Vec<bool> {
-    let admin = world.pg.admin().await;
+    let admin = world.db.admin().await;
     let row = admin
         .query_one(
             "SELECT has_schema_privilege($1, 'appdata', 'USAGE'),
@@ -76,7 +76,7 @@ async fn privileges(world: &World, user: &str) -> Vec<bool> {
 
 async fn role_exists(world: &World, name: &str) -> bool {
     world
-        .pg
+        .db
         .admin()
         .await
         .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&name])
@@ -87,7 +87,7 @@ async fn role_exists(world: &World, name: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_rotations_alternate_and_both_users_see_the_same_objects() {
-    let world = World::start(FUNCTION).await;
+    let world = PostgresWorld::start(FUNCTION).await;
     let master = setup(&world, "app", "app-Password-0").await;
     let secret = child_secret(&world, "app-alt", "app", "app-Password-0", &master).await;
 
@@ -104,12 +104,12 @@ async fn ten_rotations_alternate_and_both_users_see_the_same_objects() {
         assert_eq!(user, expected, "round {round}");
         assert_eq!(field(&value, "masterarn"), master, "masterarn carried over");
         assert!(
-            world.pg.can_login(&user, &password).await,
+            world.db.can_login(&user, &password).await,
             "round {round}: new user"
         );
         // The other user keeps working until the next rotation changes it.
         assert!(
-            world.pg.can_login(&previous.0, &previous.1).await,
+            world.db.can_login(&previous.0, &previous.1).await,
             "round {round}: the previous user must still log in"
         );
         let new_version = world.version_with(&secret, "AWSCURRENT").await.unwrap();
@@ -140,7 +140,7 @@ async fn ten_rotations_alternate_and_both_users_see_the_same_objects() {
     let value = world.value(&secret, "AWSPREVIOUS").await;
     assert_eq!(field(&value, "username"), "app_clone");
     let clone = world
-        .pg
+        .db
         .try_login("app_clone", &field(&value, "password"), "postgres")
         .await
         .unwrap();
@@ -149,7 +149,7 @@ async fn ten_rotations_alternate_and_both_users_see_the_same_objects() {
         .await
         .unwrap();
     // Nothing was created twice: exactly one clone, one membership each.
-    let admin = world.pg.admin().await;
+    let admin = world.db.admin().await;
     let count: i64 = admin
         .query_one(
             "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'app%'",
@@ -168,11 +168,11 @@ async fn ten_rotations_alternate_and_both_users_see_the_same_objects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_application_connection_keeps_working_through_a_rotation() {
-    let world = World::start(FUNCTION).await;
+    let world = PostgresWorld::start(FUNCTION).await;
     let master = setup(&world, "svc", "svc-Password-0").await;
     let secret = child_secret(&world, "svc-alt", "svc", "svc-Password-0", &master).await;
     let app = world
-        .pg
+        .db
         .try_login("svc", "svc-Password-0", "postgres")
         .await
         .unwrap();
@@ -194,12 +194,12 @@ async fn an_open_application_connection_keeps_working_through_a_rotation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_secret_problems_fail_clearly_and_change_nothing() {
-    let world = World::start(FUNCTION).await;
+    let world = PostgresWorld::start(FUNCTION).await;
     let good_master = setup(&world, "victim", "victim-Password-0").await;
     let wrong_password = world
         .create_secret(
             "admin-wrong-password",
-            &world.postgres_secret(ADMIN, "not-the-Admin-Password"),
+            &world.db_secret(ADMIN, "not-the-Admin-Password"),
         )
         .await;
     let unreadable = world
@@ -208,7 +208,7 @@ async fn admin_secret_problems_fail_clearly_and_change_nothing() {
             &Value::String(format!("{{\"password\": \"{ADMIN_PASSWORD}\"")),
         )
         .await;
-    let mut other_host = world.postgres_secret(ADMIN, ADMIN_PASSWORD);
+    let mut other_host = world.db_secret(ADMIN, ADMIN_PASSWORD);
     other_host["host"] = json!("localhost"); // same server, but not the host the secret names
     let other_host = world.create_secret("admin-other-host", &other_host).await;
     let missing =
@@ -261,7 +261,7 @@ async fn admin_secret_problems_fail_clearly_and_change_nothing() {
             "{name}: the clone was created"
         );
         assert!(
-            world.pg.can_login("victim", "victim-Password-0").await,
+            world.db.can_login("victim", "victim-Password-0").await,
             "{name}"
         );
     }
@@ -283,12 +283,12 @@ async fn admin_secret_problems_fail_clearly_and_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_over_the_limit_are_refused_before_anything_is_stored() {
-    let world = World::start(FUNCTION).await;
+    let world = PostgresWorld::start(FUNCTION).await;
     let long = "l".repeat(58); // + "_clone" = 64 bytes
     let master = setup(&world, &long, "long-Password-0").await;
     let secret = child_secret(&world, "too-long", &long, "long-Password-0", &master).await;
     let error = world.rotate(&secret).await.expect_err("over the limit");
-    assert!(error.contains("63-byte limit"), "{error}");
+    assert!(error.contains("limit for names of 63 bytes"), "{error}");
     assert!(error.contains("createSecret"), "{error}");
     let pending = world.version_with(&secret, "AWSPENDING").await.unwrap();
     assert_eq!(world.raw_value(&secret, Some(&pending), None).await, None);
@@ -321,13 +321,13 @@ async fn the_strategy_can_be_pinned_by_configuration() {
     world.rotate(&secret).await.expect("single-user rotation");
     let value = world.value(&secret, "AWSCURRENT").await;
     assert_eq!(field(&value, "username"), "solo");
-    assert!(world.pg.can_login("solo", &field(&value, "password")).await);
+    assert!(world.db.can_login("solo", &field(&value, "password")).await);
     assert!(!role_exists(&world, "solo_clone").await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mid_rotation_both_users_work_and_each_step_can_run_twice() {
-    let world = World::start(FUNCTION).await;
+    let world = PostgresWorld::start(FUNCTION).await;
     let master = setup(&world, "mid", "mid-Password-0").await;
     let secret = child_secret(&world, "mid-alt", "mid", "mid-Password-0", &master).await;
     world.emulator.set_rotation_steps(&[]).await;
@@ -356,12 +356,12 @@ async fn mid_rotation_both_users_work_and_each_step_can_run_twice() {
         "mid"
     );
     let old = world
-        .pg
+        .db
         .try_login("mid", "mid-Password-0", "postgres")
         .await
         .unwrap();
     let new = world
-        .pg
+        .db
         .try_login("mid_clone", &field(&pending, "password"), "postgres")
         .await
         .unwrap();

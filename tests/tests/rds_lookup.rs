@@ -7,7 +7,7 @@ use rotate_postgres::backend::SHAPE;
 use rotation::SecretsManager;
 use secrecy::SecretString;
 use serde_json::json;
-use testkit::World;
+use testkit::PostgresWorld;
 
 fn child(host: &str) -> DatabaseSecret {
     DatabaseSecret::parse(
@@ -23,7 +23,7 @@ fn child(host: &str) -> DatabaseSecret {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rds_managed_admin_secrets_resolve_through_the_rds_api() {
-    let world = World::start("rotate-postgres").await;
+    let world = PostgresWorld::start("rotate-postgres").await;
     let rds = world.emulator.rds_client();
     let primary = rds
         .create_db_instance()

@@ -1,22 +1,30 @@
-//! The whole local world for one test: an ephemeral PostgreSQL, the Secrets
-//! Manager emulator, and the function binary behind the local Lambda runtime.
+//! The whole local world for one test: an ephemeral database server (PostgreSQL
+//! or MariaDB), the Secrets Manager emulator, and the function binary behind
+//! the local Lambda runtime.
 
 use crate::certs::TestCa;
+use crate::database::TestDatabase;
 use crate::emulator::{Emulator, ACCOUNT, REGION};
 use crate::lambda::LocalLambda;
+use crate::mariadb::EphemeralMariaDb;
 use crate::postgres::EphemeralPostgres;
 use crate::tools::function_binary;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use aws_sdk_secretsmanager::types::RotationRulesType;
 use aws_sdk_secretsmanager::Client;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
+
+/// A world with PostgreSQL.
+pub type PostgresWorld = World<EphemeralPostgres>;
+/// A world with MariaDB.
+pub type MariaDbWorld = World<EphemeralMariaDb>;
 
 /// Everything a rotation test runs against. Dropping it stops every process
 /// and deletes every file.
-pub struct World {
-    /// The PostgreSQL server.
-    pub pg: EphemeralPostgres,
+pub struct World<D: TestDatabase = EphemeralPostgres> {
+    /// The database server.
+    pub db: D,
     /// The Lambda runtime and the function.
     pub lambda: LocalLambda,
     /// The Secrets Manager emulator.
@@ -28,7 +36,7 @@ pub struct World {
     dir: tempfile::TempDir,
 }
 
-impl World {
+impl<D: TestDatabase> World<D> {
     /// Starts the world for `function` (a binary name, e.g. `rotate-postgres`).
     pub async fn start(function: &str) -> Self {
         Self::start_with_env(function, &[]).await
@@ -47,11 +55,11 @@ impl World {
         let invoke_url = lambda.invoke_url();
         let log_dir = dir.path().to_path_buf();
         let emulator = tokio::task::spawn_blocking(move || Emulator::start(&invoke_url, &log_dir));
-        let pg = EphemeralPostgres::start(&ca).await;
+        let db = D::start(&ca).await;
         let emulator = emulator.await.expect("starting the emulator");
         let sm = emulator.client();
         let mut world = Self {
-            pg,
+            db,
             lambda,
             emulator,
             sm,
@@ -74,7 +82,7 @@ impl World {
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
             (
                 "TLS_EXTRA_CA_FILE".into(),
-                self.pg.ca_file.display().to_string(),
+                self.db.ca_file().display().to_string(),
             ),
         ]
     }
@@ -100,23 +108,16 @@ impl World {
         )
     }
 
-    /// A PostgreSQL secret value for `username`/`password` on the test server.
-    pub fn postgres_secret(&self, username: &str, password: &str) -> Value {
-        json!({
-            "engine": "postgres",
-            "host": self.pg.host,
-            "port": self.pg.port,
-            "username": username,
-            "password": password,
-            "dbname": "postgres",
-        })
+    /// A secret value for `username`/`password` on the test server.
+    pub fn db_secret(&self, username: &str, password: &str) -> Value {
+        self.db.secret(username, password)
     }
 
     /// Creates the database user `user` with `password` and a secret named
     /// `secret_name` holding that credential; returns the secret's ARN.
     pub async fn user_with_secret(&self, secret_name: &str, user: &str, password: &str) -> String {
-        self.pg.create_user(user, password).await;
-        self.create_secret(secret_name, &self.postgres_secret(user, password))
+        self.db.create_user(user, password).await;
+        self.create_secret(secret_name, &self.db_secret(user, password))
             .await
     }
 
@@ -213,15 +214,16 @@ impl World {
         serde_json::from_str(&raw).expect("a JSON secret")
     }
 
-    /// The function's, the runtime's, the emulator's and PostgreSQL's logs.
+    /// The function's, the runtime's, the emulator's and the database's logs.
     pub fn all_logs(&self) -> String {
         let mut text = String::new();
-        for path in [
-            &self.lambda.function_log,
-            &self.lambda.runtime_log,
-            &self.emulator.log,
-            &self.pg.log,
-        ] {
+        let mut paths = vec![
+            self.lambda.function_log.as_path(),
+            self.lambda.runtime_log.as_path(),
+            self.emulator.log.as_path(),
+        ];
+        paths.extend(self.db.log_files());
+        for path in paths {
             text.push_str(&format!("===== {}\n", path.display()));
             text.push_str(&std::fs::read_to_string(path).unwrap_or_default());
         }

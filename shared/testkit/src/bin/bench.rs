@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use testkit::tools::{function_binary, venv_program, workspace_root};
-use testkit::World;
+use testkit::PostgresWorld;
 
 /// The functions measured, by binary name.
 const FUNCTIONS: &[&str] = &["rotate-postgres"];
@@ -167,13 +167,10 @@ async fn bench_function(function: &str, args: &Args) -> Value {
     let starts = sorted((0..args.starts).map(|_| cold_start_ms(&binary)).collect());
 
     eprintln!("[{function}] rotations x{}", args.rotations);
-    let world = World::start(function).await;
-    world.pg.create_user("bench_user", "bench-Password-0").await;
+    let world = PostgresWorld::start(function).await;
+    world.db.create_user("bench_user", "bench-Password-0").await;
     let secret = world
-        .create_secret(
-            "bench",
-            &world.postgres_secret("bench_user", "bench-Password-0"),
-        )
+        .create_secret("bench", &world.db_secret("bench_user", "bench-Password-0"))
         .await;
     world.rotate(&secret).await.expect("warm-up rotation");
     world.emulator.reset_calls().await;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::time::Instant;
-use testkit::World;
+use testkit::{PostgresWorld, World};
 
 fn fingerprint(password: &str) -> String {
     // The length only: the demo prints no part of any password.
@@ -22,7 +22,7 @@ async fn show(world: &World, secret: &str, user: &str, passwords: &[(&str, &str)
     show_versions(&world.stages(secret).await);
     println!("  login check (TLS, scram-sha-256):");
     for (label, password) in passwords {
-        let ok = world.pg.can_login(user, password).await;
+        let ok = world.db.can_login(user, password).await;
         println!(
             "    {label:<9} password {:<22} {}",
             fingerprint(password),
@@ -35,20 +35,20 @@ async fn show(world: &World, secret: &str, user: &str, passwords: &[(&str, &str)
 async fn main() {
     println!("Starting the local world: PostgreSQL (TLS, scram-sha-256), the Secrets Manager emulator, rotate-postgres behind the Lambda runtime…");
     let started = Instant::now();
-    let world = World::start("rotate-postgres").await;
+    let world = PostgresWorld::start("rotate-postgres").await;
     println!(
         "  ready in {:.1} s: PostgreSQL on 127.0.0.1:{}, emulator at {}, Lambda runtime at {}",
         started.elapsed().as_secs_f64(),
-        world.pg.port,
+        world.db.port,
         world.emulator.url,
         world.lambda.invoke_url()
     );
 
     let user = "app_user";
     let old_password = "demo-Initial-Password-1";
-    world.pg.create_user(user, old_password).await;
+    world.db.create_user(user, old_password).await;
     let secret = world
-        .create_secret("demo/app-db", &world.postgres_secret(user, old_password))
+        .create_secret("demo/app-db", &world.db_secret(user, old_password))
         .await;
     println!("\nCreated secret {secret}");
     println!("\nBefore rotation:");
@@ -91,8 +91,8 @@ async fn main() {
     for line in world.lambda.function_log_text().lines() {
         println!("  {line}");
     }
-    let ok = world.pg.can_login(user, &new_password).await
-        && !world.pg.can_login(user, old_password).await;
+    let ok = world.db.can_login(user, &new_password).await
+        && !world.db.can_login(user, old_password).await;
     if !ok {
         eprintln!("\nUNEXPECTED: the login check after rotation is wrong");
         std::process::exit(1);

@@ -1,0 +1,592 @@
+//! The conformance suite: end-to-end tests every database function passes,
+//! written once over [`TestDatabase`]. A function's test file instantiates
+//! them all with [`conformance_tests!`](crate::conformance_tests); each
+//! starts its own world (server, emulator, runtime), so they run in parallel.
+//!
+//! Each test panics with a message that names what broke.
+
+use crate::database::TestDatabase;
+use crate::world::World;
+use serde_json::{json, Value};
+
+const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+
+/// The `password` field of a secret value.
+pub fn password_of(value: &Value) -> String {
+    value["password"].as_str().expect("a password").to_owned()
+}
+
+/// Asserts the labels a finished rotation leaves: AWSCURRENT on `current`,
+/// AWSPREVIOUS on `previous`, no AWSPENDING anywhere.
+async fn assert_rotated<D: TestDatabase>(
+    world: &World<D>,
+    secret: &str,
+    current: &str,
+    previous: &str,
+) {
+    let stages = world.stages(secret).await;
+    assert_eq!(
+        stages.get(current),
+        Some(&vec!["AWSCURRENT".to_owned()]),
+        "{stages:?}"
+    );
+    assert_eq!(
+        stages.get(previous),
+        Some(&vec!["AWSPREVIOUS".to_owned()]),
+        "{stages:?}"
+    );
+    assert!(
+        !stages.values().flatten().any(|s| s == "AWSPENDING"),
+        "AWSPENDING left behind: {stages:?}"
+    );
+}
+
+pub async fn rotation_replaces_the_password_and_moves_the_labels<D: TestDatabase>(function: &str) {
+    let world = World::<D>::start(function).await;
+    let old_password = "initial-Password-1";
+    world.db.create_user("app", old_password).await;
+    let mut value = world.db_secret("app", old_password);
+    value["port"] = json!(world.db.port().to_string()); // a string port is accepted
+    value["note"] = json!({"kept": ["as", "is"]});
+    let secret = world.create_secret("app-db", &value).await;
+    let old_version = world.version_with(&secret, "AWSCURRENT").await.unwrap();
+
+    world.rotate(&secret).await.expect("rotation succeeds");
+
+    let new_value = world.value(&secret, "AWSCURRENT").await;
+    let new_password = password_of(&new_value);
+    assert_ne!(new_password, old_password);
+    assert_eq!(new_password.chars().count(), 32, "default PASSWORD_LENGTH");
+    assert!(
+        !new_password.chars().any(|c| D::DEFAULT_EXCLUDE.contains(c)),
+        "default EXCLUDE_CHARACTERS of {} not honoured",
+        D::ENGINE
+    );
+    for (field, expected) in [
+        ("note", json!({"kept": ["as", "is"]})),
+        ("port", json!(world.db.port().to_string())),
+        ("username", json!("app")),
+        ("engine", json!(D::ENGINE)),
+    ] {
+        assert_eq!(new_value[field], expected, "field {field} not carried over");
+    }
+    assert!(
+        world.db.can_login("app", &new_password).await,
+        "new password must log in"
+    );
+    assert!(
+        !world.db.can_login("app", old_password).await,
+        "old password must not log in"
+    );
+
+    let new_version = world.version_with(&secret, "AWSCURRENT").await.unwrap();
+    assert_ne!(new_version, old_version);
+    assert_rotated(&world, &secret, &new_version, &old_version).await;
+    assert_eq!(
+        password_of(&world.value(&secret, "AWSPREVIOUS").await),
+        old_password
+    );
+
+    // The service's RotationToken reached PutSecretValue.
+    let calls = world.emulator.calls().await;
+    let puts = calls["put_rotation_tokens"].as_array().unwrap();
+    assert!(!puts.is_empty(), "{calls}");
+    assert!(
+        puts.iter()
+            .all(|p| p["given"] == json!(true) && p["issued_by_rotation"] == json!(true)),
+        "RotationToken not passed on: {calls}"
+    );
+
+    // The server's statement log never saw the password.
+    let server_log = world.db.log_text();
+    assert!(
+        !server_log.contains(&new_password),
+        "the new password reached the server log"
+    );
+}
+
+pub async fn five_rotations_in_a_row<D: TestDatabase>(function: &str) {
+    let world = World::<D>::start(function).await;
+    let secret = world
+        .user_with_secret("five", "five_user", "start-Password-0")
+        .await;
+    let mut previous_password = "start-Password-0".to_owned();
+    let mut previous_version = world.version_with(&secret, "AWSCURRENT").await.unwrap();
+    let mut seen = vec![previous_password.clone()];
+    for round in 1..=5 {
+        world
+            .rotate(&secret)
+            .await
+            .unwrap_or_else(|e| panic!("rotation {round}: {e}"));
+        let password = password_of(&world.value(&secret, "AWSCURRENT").await);
+        assert!(!seen.contains(&password), "round {round} reused a password");
+        assert!(
+            world.db.can_login("five_user", &password).await,
+            "round {round}: new"
+        );
+        assert!(
+            !world.db.can_login("five_user", &previous_password).await,
+            "round {round}: old still works"
+        );
+        let version = world.version_with(&secret, "AWSCURRENT").await.unwrap();
+        assert_rotated(&world, &secret, &version, &previous_version).await;
+        seen.push(password.clone());
+        previous_password = password;
+        previous_version = version;
+    }
+}
+
+pub async fn each_step_run_twice_gives_the_same_end_state<D: TestDatabase>(function: &str) {
+    let world = World::<D>::start(function).await;
+    let secret = world
+        .user_with_secret("twice", "twice_user", "twice-Password-0")
+        .await;
+    let old_version = world.version_with(&secret, "AWSCURRENT").await.unwrap();
+
+    // Let RotateSecret only stage AWSPENDING; run the steps by hand.
+    world.emulator.set_rotation_steps(&[]).await;
+    world.rotate(&secret).await.expect("staging");
+    let token = world
+        .version_with(&secret, "AWSPENDING")
+        .await
+        .expect("a pending version");
+    assert_ne!(token, old_version);
+
+    let mut pending_after_create = None;
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        for attempt in 1..=2 {
+            let event = json!({"SecretId": secret, "ClientRequestToken": token, "Step": step});
+            world
+                .lambda
+                .invoke(&event)
+                .await
+                .unwrap_or_else(|e| panic!("{step} attempt {attempt}: {e}"));
+            if step == "createSecret" {
+                let pending = world
+                    .raw_value(&secret, Some(&token), None)
+                    .await
+                    .expect("pending value");
+                match &pending_after_create {
+                    None => pending_after_create = Some(pending),
+                    Some(first) => assert_eq!(
+                        first, &pending,
+                        "createSecret changed the pending value on re-run"
+                    ),
+                }
+            }
+        }
+    }
+    let pending: Value = serde_json::from_str(&pending_after_create.unwrap()).unwrap();
+    let new_password = password_of(&pending);
+    assert_rotated(&world, &secret, &token, &old_version).await;
+    assert_eq!(
+        password_of(&world.value(&secret, "AWSCURRENT").await),
+        new_password
+    );
+    assert!(world.db.can_login("twice_user", &new_password).await);
+    assert!(!world.db.can_login("twice_user", "twice-Password-0").await);
+
+    // A finishSecret killed between its two calls leaves AWSPENDING on the
+    // current version; running it again clears it.
+    world
+        .sm
+        .update_secret_version_stage()
+        .secret_id(&secret)
+        .version_stage("AWSPENDING")
+        .move_to_version_id(&token)
+        .send()
+        .await
+        .unwrap();
+    let event = json!({"SecretId": secret, "ClientRequestToken": token, "Step": "finishSecret"});
+    world
+        .lambda
+        .invoke(&event)
+        .await
+        .expect("finishSecret re-run");
+    assert_rotated(&world, &secret, &token, &old_version).await;
+}
+
+pub async fn set_secret_recovers_when_the_database_holds_the_previous_password<D: TestDatabase>(
+    function: &str,
+) {
+    let world = World::<D>::start(function).await;
+    let secret = world
+        .user_with_secret("recover", "recover_user", "recover-Password-0")
+        .await;
+    world.rotate(&secret).await.expect("first rotation");
+    let current = password_of(&world.value(&secret, "AWSCURRENT").await);
+    // A half-finished rotation left the database on the AWSPREVIOUS password.
+    world
+        .db
+        .set_password("recover_user", "recover-Password-0")
+        .await;
+    assert!(!world.db.can_login("recover_user", &current).await);
+
+    world
+        .rotate(&secret)
+        .await
+        .expect("rotation recovers through AWSPREVIOUS");
+    let newest = password_of(&world.value(&secret, "AWSCURRENT").await);
+    assert!(world.db.can_login("recover_user", &newest).await);
+    assert!(
+        !world
+            .db
+            .can_login("recover_user", "recover-Password-0")
+            .await
+    );
+    assert!(world.lambda.function_log_text().contains("AWSPREVIOUS"));
+}
+
+pub async fn bad_secrets_fail_clearly_and_change_nothing<D: TestDatabase>(function: &str) {
+    let world = World::<D>::start(function).await;
+    let password = "bad-Secret-Password-9";
+    world.db.create_user("victim", password).await;
+    let good = world.db_secret("victim", password);
+    let without = |field: &str| {
+        let mut v = good.clone();
+        v.as_object_mut().unwrap().remove(field);
+        v
+    };
+    let with = |field: &str, value: Value| {
+        let mut v = good.clone();
+        v[field] = value;
+        v
+    };
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "invalid-json",
+            Value::String(format!("{{\"password\": \"{password}\", oops")),
+            "not a valid JSON object",
+        ),
+        ("no-host", without("host"), "field `host` is missing"),
+        (
+            "no-username",
+            without("username"),
+            "field `username` is missing",
+        ),
+        (
+            "no-password",
+            without("password"),
+            "field `password` is missing",
+        ),
+        (
+            "wrong-engine",
+            with("engine", json!(D::FOREIGN_ENGINE)),
+            "field `engine` is",
+        ),
+        (
+            "port-not-a-number",
+            with("port", json!("five four three two")),
+            "field `port` must be a port number",
+        ),
+    ];
+    for (name, value, expected) in cases {
+        let secret = world.create_secret(name, &value).await;
+        let before = world.stages(&secret).await;
+        let original = world.raw_value(&secret, None, Some("AWSCURRENT")).await;
+
+        let error = world.rotate(&secret).await.expect_err(name);
+        assert!(error.contains(expected), "{name}: {error}");
+        assert!(
+            error.contains(&secret),
+            "{name}: the error must name the secret: {error}"
+        );
+        assert!(
+            error.contains("AWSCURRENT"),
+            "{name}: the error must name the stage: {error}"
+        );
+        assert!(
+            !error.contains(password),
+            "{name}: the error leaks the password"
+        );
+
+        // AWSCURRENT still on the same version with the same value; the
+        // version the service staged got no value.
+        let after = world.stages(&secret).await;
+        for (version, stages) in &before {
+            assert_eq!(
+                after.get(version),
+                Some(stages),
+                "{name}: labels moved: {after:?}"
+            );
+        }
+        assert_eq!(
+            world.raw_value(&secret, None, Some("AWSCURRENT")).await,
+            original,
+            "{name}"
+        );
+        if let Some(pending) = after
+            .iter()
+            .find(|(_, s)| s.contains(&"AWSPENDING".to_owned()))
+        {
+            assert_eq!(
+                world.raw_value(&secret, Some(pending.0), None).await,
+                None,
+                "{name}: a pending value was stored"
+            );
+        }
+        assert!(
+            world.db.can_login("victim", password).await,
+            "{name}: the database changed"
+        );
+    }
+    assert!(
+        crate::leaked(&world.all_logs(), &[password]).is_empty(),
+        "password in logs"
+    );
+}
+
+pub async fn a_username_with_quotes_spaces_and_unicode_rotates<D: TestDatabase>(function: &str) {
+    let world = World::<D>::start(function).await;
+    let user = "o'brien `the` \"ünïcødé\" u\\ser; DROP USER x; --";
+    let secret = world
+        .user_with_secret("weird-name", user, "weird-Password-0")
+        .await;
+    world.rotate(&secret).await.expect("rotation");
+    let password = password_of(&world.value(&secret, "AWSCURRENT").await);
+    assert!(world.db.can_login(user, &password).await);
+    assert!(!world.db.can_login(user, "weird-Password-0").await);
+    assert!(world.db.admin_works().await, "administrator intact");
+}
+
+pub async fn password_policy_environment_variables_take_effect<D: TestDatabase>(function: &str) {
+    let world = World::<D>::start_with_env(
+        function,
+        &[
+            ("PASSWORD_LENGTH", "20"),
+            ("EXCLUDE_PUNCTUATION", "true"),
+            ("EXCLUDE_UPPERCASE", "YES"),
+            ("EXCLUDE_CHARACTERS", "abcdef"),
+            ("REQUIRE_EACH_INCLUDED_TYPE", "1"),
+        ],
+    )
+    .await;
+    let secret = world
+        .user_with_secret("policy", "policy_user", "policy-Password-0")
+        .await;
+    for _ in 0..3 {
+        world.rotate(&secret).await.expect("rotation");
+        let password = password_of(&world.value(&secret, "AWSCURRENT").await);
+        assert_eq!(password.len(), 20, "PASSWORD_LENGTH");
+        assert!(
+            !password.chars().any(|c| PUNCTUATION.contains(c)),
+            "EXCLUDE_PUNCTUATION: {}",
+            password.len()
+        );
+        assert!(
+            !password.chars().any(|c| c.is_ascii_uppercase()),
+            "EXCLUDE_UPPERCASE"
+        );
+        assert!(
+            !password.chars().any(|c| "abcdef".contains(c)),
+            "EXCLUDE_CHARACTERS"
+        );
+        assert!(
+            password.chars().any(|c| c.is_ascii_digit()),
+            "REQUIRE_EACH_INCLUDED_TYPE: digit"
+        );
+        assert!(
+            password.chars().any(|c| c.is_ascii_lowercase()),
+            "REQUIRE_EACH_INCLUDED_TYPE: lower"
+        );
+        assert!(world.db.can_login("policy_user", &password).await);
+    }
+}
+
+pub async fn failures_say_which_credential_failed_and_why<D: TestDatabase>(function: &str) {
+    let mut world = World::<D>::start(function).await;
+    // Wrong password in the secret: authentication, current and previous named.
+    world
+        .db
+        .create_user("mismatch", "the-Real-Password-1")
+        .await;
+    let secret = world
+        .create_secret(
+            "mismatch",
+            &world.db_secret("mismatch", "not-the-Password-2"),
+        )
+        .await;
+    let error = world.rotate(&secret).await.expect_err("wrong password");
+    assert!(error.contains("setSecret"), "{error}");
+    assert!(error.contains("current credential"), "{error}");
+    assert!(error.contains("authentication failed"), "{error}");
+    assert!(world.db.can_login("mismatch", "the-Real-Password-1").await);
+
+    // Nothing listens: unreachable.
+    world.db.create_user("nowhere", "nowhere-Password-1").await;
+    let mut value = world.db_secret("nowhere", "nowhere-Password-1");
+    value["port"] = json!(crate::tools::free_port());
+    let secret = world.create_secret("nowhere", &value).await;
+    let error = world.rotate(&secret).await.expect_err("unreachable");
+    assert!(error.contains("server unreachable"), "{error}");
+
+    // The function does not trust the test CA: TLS failure, no plaintext fallback.
+    world.restart_function(&[("TLS_EXTRA_CA_FILE", "")]);
+    let secret = world
+        .user_with_secret("untrusted", "untrusted", "untrusted-Password-1")
+        .await;
+    let error = world
+        .rotate(&secret)
+        .await
+        .expect_err("untrusted certificate");
+    assert!(error.contains("TLS failure"), "{error}");
+    assert!(error.contains("current credential"), "{error}");
+    // The function never fell back to plaintext: the user never logged in.
+    let logged_in = D::login_log_marker("untrusted");
+    assert!(
+        !world.db.log_text().contains(&logged_in),
+        "the function logged in without verified TLS"
+    );
+    assert!(
+        world
+            .db
+            .can_login("untrusted", "untrusted-Password-1")
+            .await
+    );
+    assert!(
+        world.db.log_text().contains(&logged_in),
+        "the server log format changed: the check above proves nothing"
+    );
+
+    // Only "ssl": false opts into plaintext, with a warning in the log.
+    let mut value = world.db_secret("untrusted", "untrusted-Password-1");
+    value["ssl"] = json!("false");
+    let secret = world.create_secret("plaintext", &value).await;
+    world
+        .rotate(&secret)
+        .await
+        .expect("plaintext rotation when the secret asks for it");
+    assert!(world.lambda.function_log_text().contains("WITHOUT TLS"));
+}
+
+pub async fn pre_checks_refuse_wrong_tokens_and_disabled_rotation<D: TestDatabase>(function: &str) {
+    let world = World::<D>::start(function).await;
+    let secret = world
+        .user_with_secret("checks", "checks_user", "checks-Password-0")
+        .await;
+    let current = world.version_with(&secret, "AWSCURRENT").await.unwrap();
+    let invoke = |token: String, step: &'static str| {
+        let event = json!({"SecretId": secret, "ClientRequestToken": token, "Step": step});
+        let lambda = &world.lambda;
+        async move { lambda.invoke(&event).await }
+    };
+    let unknown = invoke(uuid::Uuid::new_v4().to_string(), "createSecret")
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.error_type, "UnknownVersion", "{unknown}");
+    assert!(unknown.message.contains(&secret), "{unknown}");
+    // The current version: nothing to do, success.
+    invoke(current.clone(), "setSecret")
+        .await
+        .expect("already current");
+
+    // A version that is neither current nor pending.
+    world.rotate(&secret).await.expect("rotation");
+    let error = invoke(current.clone(), "testSecret").await.unwrap_err();
+    assert_eq!(error.error_type, "NotPending", "{error}");
+
+    let bad_event = world
+        .lambda
+        .invoke(&json!({"SecretId": secret, "Step": "createSecret"}))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_event.error_type, "InvalidEvent", "{bad_event}");
+
+    world
+        .sm
+        .cancel_rotate_secret()
+        .secret_id(&secret)
+        .send()
+        .await
+        .unwrap();
+    let new_current = world.version_with(&secret, "AWSCURRENT").await.unwrap();
+    let disabled = invoke(new_current, "createSecret").await.unwrap_err();
+    assert_eq!(disabled.error_type, "RotationDisabled", "{disabled}");
+    assert!(disabled.message.contains(&secret), "{disabled}");
+}
+
+pub async fn no_password_appears_in_any_log<D: TestDatabase>(function: &str) {
+    let world = World::<D>::start_with_env(function, &[("RUST_LOG", "debug")]).await;
+    let first = "leak-Check-Password-0";
+    let secret = world.user_with_secret("leaks", "leak_user", first).await;
+    let mut passwords = vec![first.to_owned()];
+    for _ in 0..3 {
+        world.rotate(&secret).await.expect("rotation");
+        passwords.push(password_of(&world.value(&secret, "AWSCURRENT").await));
+    }
+    // A failing rotation too: the database no longer accepts the stored password.
+    world
+        .db
+        .set_password("leak_user", "changed-Behind-Its-Back-1")
+        .await;
+    passwords.push("changed-Behind-Its-Back-1".to_owned());
+    let error = world.rotate(&secret).await.expect_err("rotation must fail");
+    let pending = world.version_with(&secret, "AWSPENDING").await.unwrap();
+    if let Some(raw) = world.raw_value(&secret, Some(&pending), None).await {
+        let value: Value = serde_json::from_str(&raw).unwrap();
+        passwords.push(password_of(&value));
+    }
+    let logs = world.all_logs();
+    assert!(
+        logs.contains("rotation step"),
+        "the function logged nothing?"
+    );
+    let refs: Vec<&str> = passwords.iter().map(String::as_str).collect();
+    let found = crate::leaked(&format!("{logs}\n{error}"), &refs);
+    assert!(
+        found.is_empty(),
+        "{} password(s) found in logs or errors",
+        found.len()
+    );
+}
+
+pub async fn the_sdk_endpoint_variable_works_too<D: TestDatabase>(function: &str) {
+    let mut world = World::<D>::start(function).await;
+    let url = world.emulator.url.clone();
+    world.restart_function(&[
+        ("SECRETS_MANAGER_ENDPOINT", ""),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", &url),
+    ]);
+    let secret = world
+        .user_with_secret("sdk-endpoint", "sdk_user", "sdk-Password-0")
+        .await;
+    world
+        .rotate(&secret)
+        .await
+        .expect("rotation through AWS_ENDPOINT_URL_SECRETS_MANAGER");
+    let password = password_of(&world.value(&secret, "AWSCURRENT").await);
+    assert!(world.db.can_login("sdk_user", &password).await);
+}
+
+/// Instantiates the whole conformance suite as `#[tokio::test]`s for a
+/// function binary and a [`TestDatabase`] type:
+///
+/// ```ignore
+/// testkit::conformance_tests!("rotate-postgres", testkit::postgres::EphemeralPostgres);
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($function:expr, $database:ty) => {
+        $crate::conformance_tests!(@each $function, $database;
+            rotation_replaces_the_password_and_moves_the_labels,
+            five_rotations_in_a_row,
+            each_step_run_twice_gives_the_same_end_state,
+            set_secret_recovers_when_the_database_holds_the_previous_password,
+            bad_secrets_fail_clearly_and_change_nothing,
+            a_username_with_quotes_spaces_and_unicode_rotates,
+            password_policy_environment_variables_take_effect,
+            failures_say_which_credential_failed_and_why,
+            pre_checks_refuse_wrong_tokens_and_disabled_rotation,
+            no_password_appears_in_any_log,
+            the_sdk_endpoint_variable_works_too,
+        );
+    };
+    (@each $function:expr, $database:ty; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::conformance::$name::<$database>($function).await;
+            }
+        )*
+    };
+}

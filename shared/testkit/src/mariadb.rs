@@ -1,0 +1,302 @@
+//! An ephemeral MariaDB server: password authentication only (no anonymous
+//! users, no passwordless root), TLS from the test CA, loopback only, the
+//! general query log on.
+
+use crate::certs::TestCa;
+use crate::tools::{free_port, read_tail, spawn_listening, Guard, SETUP_HINT};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder, SslOpts};
+use sha1::{Digest, Sha1};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+/// The administrator the server is made with (all privileges, grant option).
+pub const ADMIN: &str = "admin";
+
+/// A running server, stopped and deleted on drop.
+pub struct EphemeralMariaDb {
+    /// `127.0.0.1`.
+    pub host: String,
+    /// Its TCP port.
+    pub port: u16,
+    /// The server's error log.
+    pub log: PathBuf,
+    /// The general query log: every statement the server received.
+    pub general_log: PathBuf,
+    /// The CA certificate clients must trust.
+    pub ca_file: PathBuf,
+    admin_password: String,
+    guard: Guard,
+    _dir: tempfile::TempDir,
+}
+
+/// A MySQL string literal of `text` (quotes doubled; backslashes doubled, as
+/// the server's default SQL mode wants).
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// A backtick-quoted identifier.
+pub fn identifier(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// The account `name`@`%`.
+pub fn account(name: &str) -> String {
+    format!("{}@`%`", identifier(name))
+}
+
+/// The stored form of a `mysql_native_password` password: `*` and the hex of
+/// SHA1(SHA1(password)). Sent instead of the password, so the query log never
+/// holds a test password.
+pub fn native_hash(password: &str) -> String {
+    let twice = Sha1::digest(Sha1::digest(password.as_bytes()));
+    let hex: String = twice.iter().map(|b| format!("{b:02X}")).collect();
+    format!("*{hex}")
+}
+
+fn program(name: &str) -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
+        let path = PathBuf::from(dir).join(name);
+        if path.exists() {
+            return path;
+        }
+    }
+    panic!("MariaDB's {name} not found: {SETUP_HINT}");
+}
+
+fn random_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+impl EphemeralMariaDb {
+    /// Makes and starts a server whose certificate `ca` signed, for
+    /// `localhost` and `127.0.0.1`.
+    pub async fn start(ca: &TestCa) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::Builder::new()
+            .prefix("rotation-mariadb-")
+            .tempdir()
+            .expect("a temporary directory");
+        let data = dir.path().join("data");
+        let ca_file = ca.write_ca(dir.path());
+        let server = ca.server_cert(&["localhost", "127.0.0.1"]);
+        let cert_file = dir.path().join("server.crt");
+        let key_file = dir.path().join("server.key");
+        std::fs::write(&cert_file, &server.cert_pem).expect("server.crt");
+        std::fs::write(&key_file, &server.key_pem).expect("server.key");
+        let is_root = nix::unistd::geteuid().is_root();
+        let run_as = if is_root {
+            "root".to_owned()
+        } else {
+            nix::unistd::User::from_uid(nix::unistd::geteuid())
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+                .unwrap_or_else(|| "nobody".to_owned())
+        };
+
+        let install_log = dir.path().join("install.log");
+        let out = Command::new(program("mariadb-install-db"))
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--user={run_as}"))
+            .args([
+                "--auth-root-authentication-method=socket",
+                "--skip-test-db",
+                "--skip-name-resolve",
+                "--innodb-log-file-size=8M",
+            ])
+            .output()
+            .unwrap_or_else(|e| panic!("running mariadb-install-db: {e}. {SETUP_HINT}"));
+        std::fs::write(&install_log, [out.stdout, out.stderr].concat()).ok();
+        assert!(
+            out.status.success(),
+            "mariadb-install-db failed ({}):\n{}",
+            out.status,
+            read_tail(&install_log)
+        );
+
+        // Run once at start, before any client: the administrator, and no
+        // anonymous or passwordless accounts.
+        let admin_password = random_token();
+        let init = dir.path().join("init.sql");
+        std::fs::write(
+            &init,
+            format!(
+                "DELETE FROM mysql.global_priv WHERE User = '';\n\
+                 FLUSH PRIVILEGES;\n\
+                 CREATE USER {admin} IDENTIFIED BY PASSWORD '{hash}';\n\
+                 GRANT ALL PRIVILEGES ON *.* TO {admin} WITH GRANT OPTION;\n",
+                admin = account(ADMIN),
+                hash = native_hash(&admin_password),
+            ),
+        )
+        .expect("init.sql");
+
+        let port = free_port();
+        let log = dir.path().join("mariadb.log");
+        let general_log = dir.path().join("general.log");
+        let mut command = Command::new(program("mariadbd"));
+        command
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--user={run_as}"))
+            .arg(format!("--port={port}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!(
+                "--socket={}",
+                dir.path().join("mysqld.sock").display()
+            ))
+            .arg(format!(
+                "--pid-file={}",
+                dir.path().join("mysqld.pid").display()
+            ))
+            .arg(format!("--log-error={}", log.display()))
+            .arg("--general-log=1")
+            .arg(format!("--general-log-file={}", general_log.display()))
+            .arg(format!("--init-file={}", init.display()))
+            .arg(format!("--ssl-ca={}", ca_file.display()))
+            .arg(format!("--ssl-cert={}", cert_file.display()))
+            .arg(format!("--ssl-key={}", key_file.display()))
+            .args([
+                "--skip-name-resolve",
+                "--innodb-buffer-pool-size=16M",
+                "--innodb-log-file-size=8M",
+                "--innodb-flush-log-at-trx-commit=0",
+                "--skip-log-bin",
+                "--max-connections=60",
+                "--performance-schema=off",
+            ]);
+        let guard = spawn_listening(command, "mariadbd", &log, port);
+        let server = Self {
+            host: "127.0.0.1".to_owned(),
+            port,
+            log,
+            general_log,
+            ca_file,
+            admin_password,
+            guard,
+            _dir: dir,
+        };
+        for attempt in 0.. {
+            match server.try_login(ADMIN, &server.admin_password).await {
+                Ok(conn) => {
+                    let _ = conn.disconnect().await;
+                    break;
+                }
+                Err(e) if attempt < 100 => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!(
+                    "mariadbd never accepted the administrator: {e}\n{}",
+                    read_tail(&server.log)
+                ),
+            }
+        }
+        server
+    }
+
+    /// Logs in over verified TLS; the error text is the driver's.
+    pub async fn try_login(&self, user: &str, password: &str) -> Result<Conn, String> {
+        let ssl = SslOpts::default()
+            .with_root_certs(vec![self.ca_file.clone().into()])
+            .with_disable_built_in_roots(true);
+        let opts = OptsBuilder::default()
+            .ip_or_hostname(self.host.clone())
+            .tcp_port(self.port)
+            .user(Some(user))
+            .pass(Some(password))
+            .prefer_socket(false)
+            .ssl_opts(ssl);
+        match tokio::time::timeout(Duration::from_secs(10), Conn::new(opts)).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err("no answer within 10 s".to_owned()),
+        }
+    }
+
+    /// Whether `user` logs in with `password` (over TLS) and can run a query.
+    pub async fn can_login(&self, user: &str, password: &str) -> bool {
+        match self.try_login(user, password).await {
+            Ok(mut conn) => {
+                let ok = conn.query_drop("SELECT 1").await.is_ok();
+                let _ = conn.disconnect().await;
+                ok
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// An administrator session.
+    pub async fn admin(&self) -> Conn {
+        self.try_login(ADMIN, &self.admin_password)
+            .await
+            .expect("administrator login")
+    }
+
+    /// Runs `sql` as the administrator, panicking with the server's message.
+    pub async fn execute(&self, sql: &str) {
+        let mut conn = self.admin().await;
+        conn.query_drop(sql)
+            .await
+            .unwrap_or_else(|e| panic!("running a statement as {ADMIN}: {e}"));
+        let _ = conn.disconnect().await;
+    }
+
+    /// Rows of `sql` as the administrator, each column as text.
+    pub async fn query(&self, sql: &str) -> Vec<Vec<String>> {
+        let mut conn = self.admin().await;
+        let rows: Vec<mysql_async::Row> = conn
+            .query(sql)
+            .await
+            .unwrap_or_else(|e| panic!("querying as {ADMIN}: {e}"));
+        let _ = conn.disconnect().await;
+        rows.into_iter()
+            .map(|row| {
+                (0..row.len())
+                    .map(|i| match row.as_ref(i) {
+                        Some(mysql_async::Value::Bytes(b)) => {
+                            String::from_utf8_lossy(b).into_owned()
+                        }
+                        Some(mysql_async::Value::NULL) | None => String::new(),
+                        Some(other) => other.as_sql(false),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Creates the user `name`@`%` with `password` (sent as its hash).
+    pub async fn create_user(&self, name: &str, password: &str) {
+        self.execute(&format!(
+            "CREATE USER {} IDENTIFIED BY PASSWORD '{}'",
+            account(name),
+            native_hash(password)
+        ))
+        .await;
+    }
+
+    /// Sets a user's password behind the function's back.
+    pub async fn set_password(&self, name: &str, password: &str) {
+        self.execute(&format!(
+            "SET PASSWORD FOR {} = '{}'",
+            account(name),
+            native_hash(password)
+        ))
+        .await;
+    }
+
+    /// The error log and the general query log so far.
+    pub fn log_text(&self) -> String {
+        let mut text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.push_str(&std::fs::read_to_string(&self.general_log).unwrap_or_default());
+        text
+    }
+
+    /// Stops the server now.
+    pub fn stop(&mut self) {
+        self.guard.stop();
+    }
+}
