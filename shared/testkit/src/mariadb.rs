@@ -66,6 +66,61 @@ fn program(name: &str) -> PathBuf {
     panic!("MariaDB's {name} not found: {SETUP_HINT}");
 }
 
+/// Options `mariadb-install-db` and `mariadbd` share.
+const INNODB_OPTIONS: &[&str] = &["--innodb-log-file-size=8M", "--innodb-use-native-aio=0"];
+
+/// A freshly initialised data directory, made once per MariaDB build and
+/// user and then copied for every server (fast, and no concurrent
+/// bootstraps): `~/.cache/rotation-functions/mariadb/<build>-<user>`.
+fn template_datadir(run_as: &str) -> PathBuf {
+    let mariadbd = program("mariadbd");
+    let build = std::fs::metadata(&mariadbd)
+        .ok()
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+    let cache = std::env::var_os("ROTATION_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(home).join(".cache/rotation-functions"))
+        .join("mariadb");
+    let template = cache.join(format!("{build}-{run_as}"));
+    if template.join("mysql").is_dir() {
+        return template;
+    }
+    std::fs::create_dir_all(&cache).expect("creating the MariaDB template cache");
+    let work = cache.join(format!("tmp-{}", random_token()));
+    let log = cache.join(format!("install-{}.log", random_token()));
+    let mut last_error = String::new();
+    for _attempt in 0..3 {
+        let _ = std::fs::remove_dir_all(&work);
+        let out = Command::new(program("mariadb-install-db"))
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", work.display()))
+            .arg(format!("--user={run_as}"))
+            .args([
+                "--auth-root-authentication-method=socket",
+                "--skip-test-db",
+                "--skip-name-resolve",
+            ])
+            .args(INNODB_OPTIONS)
+            .output()
+            .unwrap_or_else(|e| panic!("running mariadb-install-db: {e}. {SETUP_HINT}"));
+        if out.status.success() {
+            // Another test may have won the race; either copy is good.
+            if std::fs::rename(&work, &template).is_err() {
+                let _ = std::fs::remove_dir_all(&work);
+            }
+            let _ = std::fs::remove_file(&log);
+            return template;
+        }
+        std::fs::write(&log, [out.stdout, out.stderr].concat()).ok();
+        last_error = read_tail(&log);
+    }
+    panic!("mariadb-install-db failed three times:\n{last_error}");
+}
+
 fn random_token() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
@@ -97,25 +152,18 @@ impl EphemeralMariaDb {
                 .unwrap_or_else(|| "nobody".to_owned())
         };
 
-        let install_log = dir.path().join("install.log");
-        let out = Command::new(program("mariadb-install-db"))
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--user={run_as}"))
-            .args([
-                "--auth-root-authentication-method=socket",
-                "--skip-test-db",
-                "--skip-name-resolve",
-                "--innodb-log-file-size=8M",
-            ])
+        let template = template_datadir(&run_as);
+        let out = Command::new("cp")
+            .arg("-a")
+            .arg(&template)
+            .arg(&data)
             .output()
-            .unwrap_or_else(|e| panic!("running mariadb-install-db: {e}. {SETUP_HINT}"));
-        std::fs::write(&install_log, [out.stdout, out.stderr].concat()).ok();
+            .expect("running cp");
         assert!(
             out.status.success(),
-            "mariadb-install-db failed ({}):\n{}",
-            out.status,
-            read_tail(&install_log)
+            "copying the MariaDB data directory {}: {}",
+            template.display(),
+            String::from_utf8_lossy(&out.stderr)
         );
 
         // Run once at start, before any client: the administrator, and no
@@ -160,10 +208,10 @@ impl EphemeralMariaDb {
             .arg(format!("--ssl-ca={}", ca_file.display()))
             .arg(format!("--ssl-cert={}", cert_file.display()))
             .arg(format!("--ssl-key={}", key_file.display()))
+            .args(INNODB_OPTIONS)
             .args([
                 "--skip-name-resolve",
                 "--innodb-buffer-pool-size=16M",
-                "--innodb-log-file-size=8M",
                 "--innodb-flush-log-at-trx-commit=0",
                 "--skip-log-bin",
                 "--max-connections=60",

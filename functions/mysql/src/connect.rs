@@ -1,0 +1,123 @@
+//! Logging in to MySQL/MariaDB, with errors that say which credential failed
+//! and why, and never quote a secret.
+
+use database::{DatabaseSecret, TlsSettings};
+use mysql_async::{Conn, OptsBuilder, SslOpts};
+use rotation::{BackendError, CredentialFailure, CredentialRole, FailureKind};
+use secrecy::ExposeSecret;
+use std::error::Error as StdError;
+use std::time::Duration;
+
+/// ER_ACCESS_DENIED_ERROR: wrong user or password.
+const ACCESS_DENIED: u16 = 1045;
+/// Server errors that mean "not allowed": ER_DBACCESS_DENIED_ERROR,
+/// ER_TABLEACCESS_DENIED_ERROR, ER_COLUMNACCESS_DENIED_ERROR,
+/// ER_SPECIFIC_ACCESS_DENIED_ERROR, ER_PROCACCESS_DENIED_ERROR.
+const PERMISSION_DENIED: &[u16] = &[1044, 1142, 1143, 1227, 1370];
+/// ER_SECURE_TRANSPORT_REQUIRED (MySQL) and MariaDB's "account requires SSL".
+const TLS_REQUIRED: &[u16] = &[3159, 4151];
+
+/// Classifies a driver error.
+pub fn classify(error: &mysql_async::Error) -> FailureKind {
+    use mysql_async::{DriverError, Error, IoError};
+    match error {
+        Error::Server(e) if e.code == ACCESS_DENIED => FailureKind::Authentication,
+        Error::Server(e) if PERMISSION_DENIED.contains(&e.code) => FailureKind::Permission,
+        Error::Server(e) if TLS_REQUIRED.contains(&e.code) => FailureKind::Tls,
+        Error::Server(_) => FailureKind::Other,
+        Error::Io(IoError::Tls(_)) => FailureKind::Tls,
+        Error::Io(IoError::Io(io)) => {
+            let mut source: Option<&(dyn StdError + 'static)> = io.get_ref().map(|e| e as _);
+            while let Some(cause) = source {
+                if cause.downcast_ref::<rustls::Error>().is_some() {
+                    return FailureKind::Tls;
+                }
+                source = cause.source();
+            }
+            match io.kind() {
+                std::io::ErrorKind::TimedOut => FailureKind::Timeout,
+                std::io::ErrorKind::InvalidData => FailureKind::Tls,
+                _ => FailureKind::Unreachable,
+            }
+        }
+        Error::Driver(DriverError::NoClientSslFlagFromServer) => FailureKind::Tls,
+        Error::Driver(DriverError::ConnectionClosed) => FailureKind::Unreachable,
+        _ => FailureKind::Other,
+    }
+}
+
+/// The driver's or server's words for a failure, with every string of
+/// `secrets` (passwords, hashes) replaced, since a server's syntax errors
+/// quote the statement.
+pub fn describe(error: &mysql_async::Error, secrets: &[&str]) -> String {
+    let mut text = match error {
+        mysql_async::Error::Server(e) => format!("ERROR {} ({}): {}", e.code, e.state, e.message),
+        other => other.to_string(),
+    };
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        text = text.replace(secret, "[REDACTED]");
+    }
+    text
+}
+
+/// Maps a failed statement to [`BackendError::Operation`], naming `action`;
+/// `secrets` are removed from the server's message.
+pub fn statement_error<'a>(
+    action: String,
+    secrets: &'a [&'a str],
+) -> impl Fn(mysql_async::Error) -> BackendError + 'a {
+    move |e| BackendError::Operation {
+        action: action.clone(),
+        detail: format!("{}: {}", classify(&e), describe(&e, secrets)),
+    }
+}
+
+/// Logs in with `secret` as `role`: TLS with a verified certificate unless
+/// the secret says `"ssl": false` (or `TLS_MODE=disable`), never the unix
+/// socket, never a silent fallback to plaintext.
+pub async fn connect(
+    secret: &DatabaseSecret,
+    role: CredentialRole,
+    tls: &TlsSettings,
+    timeout: Duration,
+) -> Result<Conn, CredentialFailure> {
+    let mut opts = OptsBuilder::default()
+        .ip_or_hostname(secret.host.clone())
+        .tcp_port(secret.port)
+        .user(Some(secret.username.clone()))
+        .pass(Some(secret.password.expose_secret().to_owned()))
+        .db_name(secret.dbname.clone())
+        .prefer_socket(false)
+        .stmt_cache_size(0);
+    if tls.use_tls(secret.ssl) {
+        let mut ssl = SslOpts::default();
+        if let Some(path) = &tls.extra_ca_file {
+            ssl = ssl.with_root_certs(vec![path.clone().into()]);
+        }
+        opts = opts.ssl_opts(ssl);
+    } else {
+        tracing::warn!(
+            host = %secret.host,
+            port = secret.port,
+            credential = %role,
+            "connecting WITHOUT TLS: the secret says \"ssl\": false or TLS_MODE=disable"
+        );
+    }
+    let failure = |kind: FailureKind, detail: String| CredentialFailure {
+        role,
+        target: secret.target(),
+        kind,
+        detail,
+    };
+    match tokio::time::timeout(timeout, Conn::new(opts)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(error)) => Err(failure(
+            classify(&error),
+            describe(&error, &[secret.password.expose_secret()]),
+        )),
+        Err(_) => Err(failure(
+            FailureKind::Timeout,
+            format!("no answer within {} s", timeout.as_secs()),
+        )),
+    }
+}

@@ -1,0 +1,14 @@
+//! The `rotate-mysql` Lambda function.
+
+// The nested async state machines of the driver and the SDK are deep.
+#![recursion_limit = "256"]
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    rotation::logging::init();
+    // A bad configuration is reported at start, before any invocation.
+    let backend = rotate_mysql::backend_from_env().inspect_err(|error| {
+        tracing::error!(%error, "the function's configuration is unusable");
+    })?;
+    rotation::run(backend).await
+}

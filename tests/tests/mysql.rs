@@ -1,0 +1,31 @@
+//! End to end: `RotateSecret` on the emulator drives the real `rotate-mysql`
+//! binary, behind the local Lambda runtime, against a real MariaDB with
+//! password authentication and TLS. The conformance suite, plus what only
+//! MySQL/MariaDB has.
+
+use testkit::conformance::password_of;
+use testkit::mariadb::EphemeralMariaDb;
+use testkit::MariaDbWorld;
+
+const FUNCTION: &str = "rotate-mysql";
+
+testkit::conformance_tests!(FUNCTION, EphemeralMariaDb);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_receives_the_password_hash_never_the_password() {
+    let world = MariaDbWorld::start(FUNCTION).await;
+    let secret = world
+        .user_with_secret("hash-only", "app", "hash-Only-Password-0")
+        .await;
+    world.rotate(&secret).await.expect("rotation");
+    let password = password_of(&world.value(&secret, "AWSCURRENT").await);
+    let general_log = std::fs::read_to_string(&world.db.general_log).unwrap();
+    assert!(
+        general_log.contains("SET PASSWORD = '*"),
+        "statement not in the general log?"
+    );
+    assert!(
+        !general_log.contains(&password),
+        "the new password reached the server's query log"
+    );
+}
