@@ -272,12 +272,10 @@ impl Engine for MySqlEngine {
         };
         let wanted = read(show_grants(admin, user, host).await?, user)?;
         let held = read(show_grants(admin, clone, host).await?, clone)?;
-        for (index, statement) in grants::plan(&wanted, &held, &clone_account)
-            .iter()
-            .enumerate()
-        {
-            admin.query_drop(statement).await.map_err(statement_error(
-                format!("copying grant {} of {user:?} to {clone:?}", index + 1),
+        for statement in grants::plan(&wanted, &held, &clone_account) {
+            // Statements hold privileges and names only, never a secret.
+            admin.query_drop(&statement).await.map_err(statement_error(
+                format!("making {clone:?} hold the grants of {user:?} ({statement})"),
                 &[],
             ))?;
         }

@@ -12,8 +12,9 @@ use std::time::Duration;
 const ACCESS_DENIED: u16 = 1045;
 /// Server errors that mean "not allowed": ER_DBACCESS_DENIED_ERROR,
 /// ER_TABLEACCESS_DENIED_ERROR, ER_COLUMNACCESS_DENIED_ERROR,
-/// ER_SPECIFIC_ACCESS_DENIED_ERROR, ER_PROCACCESS_DENIED_ERROR.
-const PERMISSION_DENIED: &[u16] = &[1044, 1142, 1143, 1227, 1370];
+/// ER_SPECIFIC_ACCESS_DENIED_ERROR, ER_PROCACCESS_DENIED_ERROR, and 1698
+/// (MariaDB's "access denied" for a role grant without its admin option).
+const PERMISSION_DENIED: &[u16] = &[1044, 1142, 1143, 1227, 1370, 1698];
 /// ER_SECURE_TRANSPORT_REQUIRED (MySQL) and MariaDB's "account requires SSL".
 const TLS_REQUIRED: &[u16] = &[3159, 4151];
 
