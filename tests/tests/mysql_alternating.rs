@@ -410,3 +410,49 @@ async fn dual_passwords_are_refused_clearly_where_the_server_has_none() {
     }
     assert!(world.db.can_login("dual_user", "dual-Password-0").await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_without_enough_privileges_is_named_with_the_reason() {
+    let world = MariaDbWorld::start(FUNCTION).await;
+    setup(&world, "weak_app", "weak-App-Password-0").await;
+    // Can create users, cannot grant what the application holds.
+    world
+        .db
+        .create_user("weak_admin", "weak-Admin-Password-1")
+        .await;
+    world
+        .db
+        .execute(&format!(
+            "GRANT CREATE USER, SELECT ON *.* TO {}",
+            account("weak_admin")
+        ))
+        .await;
+    let weak = world
+        .create_secret(
+            "weak-admin",
+            &world.db_secret("weak_admin", "weak-Admin-Password-1"),
+        )
+        .await;
+    let secret = child_secret(
+        &world,
+        "weak-child",
+        "weak_app",
+        "weak-App-Password-0",
+        &weak,
+    )
+    .await;
+    let before = world.stages(&secret).await;
+    let error = world.rotate(&secret).await.expect_err("weak admin");
+    assert!(error.contains("permission denied"), "{error}");
+    assert!(
+        error.contains("\"weak_app_clone\""),
+        "names the user: {error}"
+    );
+    assert!(error.contains("GRANT "), "names the grant: {error}");
+    assert!(!error.contains("weak-Admin-Password-1"), "{error}");
+    let after = world.stages(&secret).await;
+    for (version, stages) in &before {
+        assert_eq!(after.get(version), Some(stages), "labels moved");
+    }
+    assert!(world.db.can_login("weak_app", "weak-App-Password-0").await);
+}

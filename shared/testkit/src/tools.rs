@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 /// How to get every missing part: the project's test command installs them all.
 pub const SETUP_HINT: &str = "run `scripts/test` (or `scripts/setup`) from the repository root: \
-it installs PostgreSQL, creates the virtualenv with moto[server] and cargo-lambda, and builds the functions";
+it installs PostgreSQL and MariaDB, creates the virtualenv with moto[server] and cargo-lambda, and builds the functions";
 
 /// The repository root (two levels above this crate).
 pub fn workspace_root() -> PathBuf {

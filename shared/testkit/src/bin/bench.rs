@@ -10,11 +10,10 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use testkit::mariadb::EphemeralMariaDb;
+use testkit::postgres::EphemeralPostgres;
 use testkit::tools::{function_binary, venv_program, workspace_root};
-use testkit::PostgresWorld;
-
-/// The functions measured, by binary name.
-const FUNCTIONS: &[&str] = &["rotate-postgres"];
+use testkit::{TestDatabase, World};
 
 #[derive(Parser, Debug)]
 #[command(about = "Benchmark the rotation functions on the local world")]
@@ -160,14 +159,15 @@ fn ratio(value: f64, target: f64) -> String {
     format!("{:.2}x of target", value / target)
 }
 
-async fn bench_function(function: &str, args: &Args) -> Value {
+/// Measures `function` rotating secrets of the server `D`.
+async fn bench_function<D: TestDatabase>(function: &str, args: &Args) -> Value {
     let binary = function_binary(function);
     eprintln!("[{function}] cold start x{}", args.starts);
     let _ = cold_start_ms(&binary); // warm the page cache
     let starts = sorted((0..args.starts).map(|_| cold_start_ms(&binary)).collect());
 
     eprintln!("[{function}] rotations x{}", args.rotations);
-    let world = PostgresWorld::start(function).await;
+    let world = World::<D>::start(function).await;
     world.db.create_user("bench_user", "bench-Password-0").await;
     let secret = world
         .create_secret("bench", &world.db_secret("bench_user", "bench-Password-0"))
@@ -215,6 +215,7 @@ async fn bench_function(function: &str, args: &Args) -> Value {
     };
     json!({
         "function": function,
+        "server": D::ENGINE,
         "cold_start_ms": {"median": percentile(&starts, 50.0), "max": starts.last(), "runs": starts.len()},
         "rotation_ms": {"median": percentile(&latencies, 50.0), "p95": percentile(&latencies, 95.0), "runs": latencies.len()},
         "function_cpu_ms_per_rotation": cpu_ms,
@@ -228,7 +229,8 @@ async fn bench_function(function: &str, args: &Args) -> Value {
 fn print_table(result: &Value) {
     let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     let name = result["function"].as_str().unwrap_or("?");
-    println!("\n{name}");
+    let server = result["server"].as_str().unwrap_or("?");
+    println!("\n{name} (against {server})");
     println!("| measure | value | target |");
     println!("|---|---|---|");
     let cold = &result["cold_start_ms"];
@@ -288,8 +290,10 @@ fn print_table(result: &Value) {
 async fn main() {
     let args = Args::parse();
     let mut results = Vec::new();
-    for function in FUNCTIONS {
-        let result = bench_function(function, &args).await;
+    for result in [
+        bench_function::<EphemeralPostgres>("rotate-postgres", &args).await,
+        bench_function::<EphemeralMariaDb>("rotate-mysql", &args).await,
+    ] {
         print_table(&result);
         results.push(result);
     }
