@@ -29,3 +29,21 @@ async fn mariadb_receives_the_password_hash_never_the_password() {
         "the new password reached the server's query log"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_server_has_no_anonymous_or_passwordless_accounts() {
+    let world = MariaDbWorld::start(FUNCTION).await;
+    assert!(!world.db.can_login("", "").await, "anonymous login");
+    assert!(
+        !world.db.can_login("root", "").await,
+        "passwordless root over TCP"
+    );
+    let rows = world
+        .db
+        .query("SELECT COUNT(*) FROM mysql.user WHERE User = ''")
+        .await;
+    assert_eq!(rows[0][0], "0", "anonymous accounts exist");
+    world.db.create_user("someone", "someone-Password-1").await;
+    assert!(!world.db.can_login("someone", "wrong-Password").await);
+    assert!(world.db.can_login("someone", "someone-Password-1").await);
+}

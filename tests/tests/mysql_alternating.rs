@@ -455,4 +455,49 @@ async fn an_admin_without_enough_privileges_is_named_with_the_reason() {
         assert_eq!(after.get(version), Some(stages), "labels moved");
     }
     assert!(world.db.can_login("weak_app", "weak-App-Password-0").await);
+    // The clone was created (with a throw-away password) but cannot log in
+    // with the pending one: its grants are not complete.
+    let token = world.version_with(&secret, "AWSPENDING").await.unwrap();
+    let pending: Value =
+        serde_json::from_str(&world.raw_value(&secret, Some(&token), None).await.unwrap()).unwrap();
+    assert!(user_exists(&world, "weak_app_clone").await);
+    assert!(
+        !world
+            .db
+            .can_login("weak_app_clone", &field(&pending, "password"))
+            .await
+    );
+
+    // Once the admin may grant, the service's reattempt of the same version
+    // finishes the half-made clone.
+    world
+        .db
+        .execute(&format!(
+            "GRANT ALL PRIVILEGES ON *.* TO {} WITH GRANT OPTION",
+            account("weak_admin")
+        ))
+        .await;
+    world
+        .db
+        .execute(&format!(
+            "GRANT readers TO {} WITH ADMIN OPTION",
+            account("weak_admin")
+        ))
+        .await;
+    for step in ["setSecret", "testSecret", "finishSecret"] {
+        let event = json!({"SecretId": secret, "ClientRequestToken": token, "Step": step});
+        world
+            .lambda
+            .invoke(&event)
+            .await
+            .unwrap_or_else(|e| panic!("{step}: {e}"));
+    }
+    assert_eq!(
+        field(&world.value(&secret, "AWSCURRENT").await, "username"),
+        "weak_app_clone"
+    );
+    assert_eq!(
+        grants(&world, "weak_app").await,
+        grants(&world, "weak_app_clone").await
+    );
 }
