@@ -8,6 +8,28 @@ use serde_json::{Map, Value};
 use std::fmt;
 use zeroize::Zeroize;
 
+/// The longest `host`, `username` or `dbname` accepted, in bytes (DNS names
+/// are at most 253, database names far less): anything longer is an error,
+/// not something to send to a server.
+pub const MAX_NAME_FIELD_BYTES: usize = 1024;
+/// The longest `password` accepted, in bytes (the password policy's maximum).
+pub const MAX_PASSWORD_BYTES: usize = 4096;
+
+/// Refuses a NUL character (no server takes one in a name or a password) and
+/// values over `max` bytes, naming the field and never quoting the value.
+fn check_text(field: &str, value: &str, max: usize) -> Result<(), BackendError> {
+    if value.contains('\0') {
+        return Err(BackendError::field(field, "contains a NUL character"));
+    }
+    if value.len() > max {
+        return Err(BackendError::field(
+            field,
+            format!("is {} bytes long; at most {max} are accepted", value.len()),
+        ));
+    }
+    Ok(())
+}
+
 /// What differs between engine families in the common secret shape.
 #[derive(Debug, PartialEq, Eq)]
 pub struct SecretShape {
@@ -198,6 +220,12 @@ impl DatabaseSecret {
             Some(_) => Some(required_string(&fields, "dbname")?),
         };
         let ssl = parse_ssl(fields.get("ssl"))?;
+        check_text("password", password.expose_secret(), MAX_PASSWORD_BYTES)?;
+        check_text("host", &host, MAX_NAME_FIELD_BYTES)?;
+        check_text("username", &username, MAX_NAME_FIELD_BYTES)?;
+        if let Some(dbname) = &dbname {
+            check_text("dbname", dbname, MAX_NAME_FIELD_BYTES)?;
+        }
         Ok(Self {
             host,
             port,
@@ -289,6 +317,7 @@ impl DatabaseSecret {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
     use serde_json::json;
 
     const POSTGRES: SecretShape = SecretShape {
@@ -358,6 +387,106 @@ mod tests {
             let err = parse(v).unwrap_err().to_string();
             assert!(err.contains(expected), "{field}: {err}");
             assert!(!err.contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn nul_characters_and_oversized_fields_are_refused_by_name() {
+        for (field, value, expected) in [
+            ("username", json!("app\u{0}x"), "`username` contains a NUL"),
+            (
+                "password",
+                json!("hunter2\u{0}secret"),
+                "`password` contains a NUL",
+            ),
+            ("host", json!("db\u{0}.example"), "`host` contains a NUL"),
+            (
+                "dbname",
+                json!("a".repeat(5000)),
+                "`dbname` is 5000 bytes long",
+            ),
+            (
+                "username",
+                json!("u".repeat(1025)),
+                "`username` is 1025 bytes long",
+            ),
+            (
+                "password",
+                json!("p".repeat(4097)),
+                "`password` is 4097 bytes long",
+            ),
+        ] {
+            let mut v = base();
+            v[field] = value;
+            let err = parse(v).unwrap_err().to_string();
+            assert!(err.contains(expected), "{field}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(2000))]
+
+        /// Any text at all: an error or a secret, never a panic, and an
+        /// error never quotes the password.
+        #[test]
+        fn arbitrary_text_never_panics_or_leaks(text in ".{0,300}") {
+            let raw = SecretString::from(text.clone());
+            if let Err(e) = DatabaseSecret::parse(&raw, &POSTGRES) {
+                let shown = e.to_string();
+                // Only a real password field could leak; check it is not quoted.
+                if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&text) {
+                    if let Some(Value::String(p)) = map.get("password") {
+                        if p.len() >= 8 {
+                            proptest::prop_assert!(!shown.contains(p.as_str()), "{}", shown);
+                        }
+                    }
+                }
+            }
+        }
+
+        /// Secret-shaped JSON with hostile values in every field: an error
+        /// that names a field, or a secret that round-trips; the password
+        /// never appears in an error or in `Debug`.
+        #[test]
+        fn hostile_fields_never_panic_or_leak(
+            host in proptest::option::of(".{0,40}"),
+            username in proptest::option::of(".{0,40}"),
+            dbname in proptest::option::of(".{0,40}"),
+            port in proptest::option::of(proptest::prop_oneof![
+                proptest::num::i64::ANY.prop_map(|n| json!(n)),
+                ".{0,8}".prop_map(|s| json!(s)),
+                proptest::bool::ANY.prop_map(|b| json!(b)),
+            ]),
+            ssl in proptest::option::of(".{0,6}"),
+            engine in proptest::option::of(".{0,20}"),
+            nul_in_password in proptest::bool::ANY,
+        ) {
+            use proptest::prop_assert;
+            let password = if nul_in_password { "Pw-Secret-\u{0}-1234" } else { "Pw-Secret-1234" };
+            let mut v = json!({"password": password});
+            for (name, value) in [("host", host), ("username", username), ("dbname", dbname), ("ssl", ssl), ("engine", engine)] {
+                if let Some(value) = value {
+                    v[name] = json!(value);
+                }
+            }
+            if let Some(port) = port {
+                v["port"] = port;
+            }
+            match DatabaseSecret::parse(&SecretString::from(v.to_string()), &POSTGRES) {
+                Ok(secret) => {
+                    let shown = format!("{secret:?}");
+                    prop_assert!(!shown.contains("Pw-Secret"), "{}", shown);
+                    let back = secret.to_json().unwrap();
+                    let again = DatabaseSecret::parse(&back, &POSTGRES).unwrap();
+                    proptest::prop_assert_eq!(again.username, secret.username);
+                }
+                Err(e) => {
+                    let shown = e.to_string();
+                    prop_assert!(shown.contains("field `") || shown.contains("JSON"), "{}", shown);
+                    prop_assert!(!shown.contains("Pw-Secret"), "{}", shown);
+                }
+            }
         }
     }
 

@@ -68,6 +68,10 @@ impl RotationEvent {
     /// Reads an event from the JSON the runtime hands over. Errors name what is
     /// missing or wrong; an event holds no secret, so they may quote it.
     pub fn from_json(value: serde_json::Value) -> Result<Self, String> {
+        // serde would also read a struct from an array of its fields in order.
+        if !value.is_object() {
+            return Err("the event is not a JSON object".into());
+        }
         let event: RotationEvent = serde_json::from_value(value).map_err(|e| e.to_string())?;
         if event.secret_id.is_empty() {
             return Err("field `SecretId` is empty".into());
@@ -129,6 +133,61 @@ mod tests {
             let text = serde_json::to_value(step).unwrap();
             assert_eq!(text, json!(step.as_str()));
             assert_eq!(serde_json::from_value::<Step>(text).unwrap(), step);
+        }
+    }
+
+    /// Arbitrary JSON values for the event parser.
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(json!(null)),
+            any::<bool>().prop_map(|b| json!(b)),
+            any::<i64>().prop_map(|n| json!(n)),
+            ".{0,30}".prop_map(|s| json!(s)),
+            prop_oneof![
+                Just("createSecret"),
+                Just("setSecret"),
+                Just("testSecret"),
+                Just("finishSecret")
+            ]
+            .prop_map(|s| json!(s)),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("SecretId".to_owned()),
+                        Just("ClientRequestToken".to_owned()),
+                        Just("Step".to_owned()),
+                        Just("RotationToken".to_owned()),
+                        ".{0,10}"
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(2000))]
+
+        /// Whatever arrives: an event with all three required fields, or a
+        /// reason; never a panic.
+        #[test]
+        fn arbitrary_events_never_panic(value in json_value()) {
+            match RotationEvent::from_json(value.clone()) {
+                Ok(event) => {
+                    proptest::prop_assert_eq!(
+                        value["SecretId"].as_str(),
+                        Some(event.secret_id.as_str())
+                    );
+                    proptest::prop_assert_eq!(value["Step"].as_str(), Some(event.step.as_str()));
+                }
+                Err(reason) => proptest::prop_assert!(!reason.is_empty()),
+            }
         }
     }
 }

@@ -28,6 +28,11 @@ Control endpoints (JSON), for tests:
 * ``POST /_launcher/config``: ``{"steps": [...]}`` sets the steps
   ``RotateSecret`` invokes (default all four; ``[]`` only stages AWSPENDING so
   a test can invoke the steps itself).
+* ``POST /_launcher/faults``: ``{"count": N, "kind": "500" | "throttle"}``:
+  the next N Secrets Manager calls other than ``RotateSecret`` (the function's
+  calls, while a rotation runs) fail with HTTP 500 ``InternalServiceError`` or
+  HTTP 400 ``ThrottlingException``; ``GET /_launcher/calls`` reports how many
+  were injected.
 """
 
 import argparse
@@ -61,6 +66,7 @@ STATE = {
     "calls": {},
     "issued_rotation_tokens": set(),
     "put_rotation_tokens": [],
+    "faults": {"count": 0, "kind": "500", "injected": 0},
 }
 LOCK = threading.Lock()
 
@@ -227,6 +233,24 @@ class Launcher:
             body = environ["wsgi.input"].read(length) if length else b""
             environ["wsgi.input"] = io.BytesIO(body)
             with LOCK:
+                fault = None
+                if action != "RotateSecret" and STATE["faults"]["count"] > 0:
+                    STATE["faults"]["count"] -= 1
+                    STATE["faults"]["injected"] += 1
+                    fault = STATE["faults"]["kind"]
+            if fault == "throttle":
+                return json_response(
+                    start_response,
+                    {"__type": "ThrottlingException", "message": "Rate exceeded (injected)"},
+                    "400 Bad Request",
+                )
+            if fault is not None:
+                return json_response(
+                    start_response,
+                    {"__type": "InternalServiceError", "message": "injected failure"},
+                    "500 Internal Server Error",
+                )
+            with LOCK:
                 STATE["calls"][action] = STATE["calls"].get(action, 0) + 1
                 if action == "PutSecretValue":
                     try:
@@ -251,8 +275,18 @@ class Launcher:
                     {
                         "calls": STATE["calls"],
                         "put_rotation_tokens": STATE["put_rotation_tokens"],
+                        "faults_injected": STATE["faults"]["injected"],
                     },
                 )
+            if path == "/_launcher/faults":
+                config = json.loads(body or b"{}")
+                kind = config.get("kind", "500")
+                if kind not in ("500", "throttle"):
+                    return json_response(
+                        start_response, {"error": "kind must be 500 or throttle"}, "400 Bad Request"
+                    )
+                STATE["faults"] = {"count": int(config.get("count", 0)), "kind": kind, "injected": 0}
+                return json_response(start_response, STATE["faults"])
             if path == "/_launcher/reset":
                 STATE["calls"] = {}
                 STATE["put_rotation_tokens"] = []

@@ -104,4 +104,17 @@ impl Emulator {
     pub async fn reset_calls(&self) {
         self.control("reset", Some(serde_json::json!({}))).await;
     }
+
+    /// Makes the next `count` Secrets Manager calls other than `RotateSecret`
+    /// fail: `kind` is `"500"` (InternalServiceError) or `"throttle"`
+    /// (ThrottlingException).
+    pub async fn inject_faults(&self, count: usize, kind: &str) {
+        let answer = self
+            .control(
+                "faults",
+                Some(serde_json::json!({ "count": count, "kind": kind })),
+            )
+            .await;
+        assert!(answer.get("error").is_none(), "inject_faults: {answer}");
+    }
 }
