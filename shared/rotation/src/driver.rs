@@ -175,6 +175,22 @@ pub trait Backend: Send + Sync {
     }
 }
 
+/// Environment variable for fault-injection tests only: when it names a crash
+/// point (`after-set`: the backend accepted the new password, setSecret has
+/// not returned), the process exits there at once, as a killed Lambda would.
+pub const CRASH_POINT_VAR: &str = "ROTATION_TEST_CRASH_POINT";
+
+/// Exits the process if [`CRASH_POINT_VAR`] names `point`.
+fn crash_point(point: &str) {
+    if std::env::var(CRASH_POINT_VAR).is_ok_and(|v| v == point) {
+        tracing::error!(
+            point,
+            "{CRASH_POINT_VAR}: exiting here, as a killed function would"
+        );
+        std::process::exit(137);
+    }
+}
+
 /// Runs one step of `event` for `backend`. `arn` receives the secret's ARN as
 /// soon as it is known, for logging.
 pub async fn rotate<B: Backend>(
@@ -319,7 +335,10 @@ async fn set_secret<B: Backend>(
         .await
         .map_err(|e| step_error(meta, Step::Set, e))?
     {
-        SetOutcome::Changed => Ok(StepOutcome::Done),
+        SetOutcome::Changed => {
+            crash_point("after-set");
+            Ok(StepOutcome::Done)
+        }
         SetOutcome::AlreadySet => Ok(StepOutcome::AlreadySet),
     }
 }

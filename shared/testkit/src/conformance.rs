@@ -558,8 +558,9 @@ pub async fn the_sdk_endpoint_variable_works_too<D: TestDatabase>(function: &str
     assert!(world.db.can_login("sdk_user", &password).await);
 }
 
-/// Instantiates the whole conformance suite as `#[tokio::test]`s for a
-/// function binary and a [`TestDatabase`] type:
+/// Instantiates the whole conformance suite (this module and
+/// [`faults`](crate::faults)) as `#[tokio::test]`s for a function binary and
+/// a [`TestDatabase`] type:
 ///
 /// ```ignore
 /// testkit::conformance_tests!("rotate-postgres", testkit::postgres::EphemeralPostgres);
@@ -580,12 +581,39 @@ macro_rules! conformance_tests {
             no_password_appears_in_any_log,
             the_sdk_endpoint_variable_works_too,
         );
+        $crate::conformance_tests!(@faults $function, $database;
+            database_stops_during_set_secret,
+            database_stops_during_test_secret,
+            function_killed_after_the_database_accepted_the_password,
+            secrets_manager_errors_are_retried,
+            stale_pending_is_recovered_by_the_documented_procedure,
+            a_server_without_tls_is_refused,
+            a_certificate_for_another_host_is_refused,
+            hostile_fields_fail_clearly_and_change_nothing,
+            two_rotations_at_once_cannot_corrupt_a_secret,
+            many_secrets_rotate_concurrently,
+        );
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn every_scenario_at_trace_level_leaks_nothing() {
+            $crate::faults::every_scenario_at_trace_level_leaks_nothing::<$database>($function)
+                .await;
+        }
     };
     (@each $function:expr, $database:ty; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 $crate::conformance::$name::<$database>($function).await;
+            }
+        )*
+    };
+    (@faults $function:expr, $database:ty; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                $crate::faults::$name::<$database>($function)
+                    .await
+                    .assert_no_leak();
             }
         )*
     };

@@ -8,6 +8,57 @@ use serde_json::{json, Value};
 use std::future::Future;
 use std::path::Path;
 
+/// How a test server is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// Whether the server offers TLS at all.
+    pub tls: bool,
+    /// The names its certificate is for.
+    pub cert_names: Vec<String>,
+}
+
+impl Default for ServerOptions {
+    /// TLS with a certificate for `localhost` and `127.0.0.1`.
+    fn default() -> Self {
+        Self {
+            tls: true,
+            cert_names: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
+        }
+    }
+}
+
+impl ServerOptions {
+    /// A server without TLS.
+    pub fn without_tls() -> Self {
+        Self {
+            tls: false,
+            ..Self::default()
+        }
+    }
+
+    /// A server whose certificate names only `localhost`: secrets (which
+    /// name `127.0.0.1`) point at a host the certificate is not for.
+    pub fn certificate_for_another_host() -> Self {
+        Self {
+            tls: true,
+            cert_names: vec!["localhost".to_owned()],
+        }
+    }
+
+    /// The name the test kit's own logins use: `127.0.0.1` when the
+    /// certificate names it, else its first name.
+    pub fn login_host(&self) -> String {
+        if self.cert_names.iter().any(|n| n == "127.0.0.1") || !self.tls {
+            "127.0.0.1".to_owned()
+        } else {
+            self.cert_names
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "127.0.0.1".to_owned())
+        }
+    }
+}
+
 /// An ephemeral database server of one engine family.
 pub trait TestDatabase: Sized + Send + Sync + 'static {
     /// The `engine` field of this family's secrets.
@@ -17,8 +68,10 @@ pub trait TestDatabase: Sized + Send + Sync + 'static {
     /// The function's `EXCLUDE_CHARACTERS` default for this family.
     const DEFAULT_EXCLUDE: &'static str;
 
-    /// Makes and starts a server whose certificate `ca` signed.
-    fn start(ca: &TestCa) -> impl Future<Output = Self> + Send;
+    /// Makes and starts a server as `options` say; `ca` signs its certificate.
+    fn start(ca: &TestCa, options: &ServerOptions) -> impl Future<Output = Self> + Send;
+    /// Starts a stopped server again (same data, port and settings).
+    fn restart(&mut self) -> impl Future<Output = ()> + Send;
     /// Its host (`127.0.0.1`).
     fn host(&self) -> &str;
     /// Its port.
@@ -57,8 +110,11 @@ impl TestDatabase for EphemeralPostgres {
     const FOREIGN_ENGINE: &'static str = "mysql";
     const DEFAULT_EXCLUDE: &'static str = ":/@\"'\\";
 
-    async fn start(ca: &TestCa) -> Self {
-        EphemeralPostgres::start(ca).await
+    async fn start(ca: &TestCa, options: &ServerOptions) -> Self {
+        EphemeralPostgres::start_with(ca, options).await
+    }
+    async fn restart(&mut self) {
+        EphemeralPostgres::restart(self).await
     }
     fn host(&self) -> &str {
         &self.host
@@ -107,8 +163,11 @@ impl TestDatabase for EphemeralMariaDb {
     const FOREIGN_ENGINE: &'static str = "postgres";
     const DEFAULT_EXCLUDE: &'static str = "/@\"'\\";
 
-    async fn start(ca: &TestCa) -> Self {
-        EphemeralMariaDb::start(ca).await
+    async fn start(ca: &TestCa, options: &ServerOptions) -> Self {
+        EphemeralMariaDb::start_with(ca, options).await
+    }
+    async fn restart(&mut self) {
+        EphemeralMariaDb::restart(self).await
     }
     fn host(&self) -> &str {
         &self.host

@@ -34,6 +34,7 @@ pub struct LocalLambda {
     binary: PathBuf,
     env: Vec<(String, String)>,
     function: Option<Guard>,
+    extra_instances: Vec<Guard>,
     runtime: Guard,
 }
 
@@ -63,6 +64,7 @@ impl LocalLambda {
             binary,
             env: Vec::new(),
             function: None,
+            extra_instances: Vec::new(),
             runtime,
         }
     }
@@ -96,6 +98,10 @@ impl LocalLambda {
     pub fn start_function(&mut self, env: Vec<(String, String)>) {
         self.stop_function();
         self.env = env;
+        self.function = Some(self.spawn_instance());
+    }
+
+    fn spawn_instance(&self) -> Guard {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -109,12 +115,32 @@ impl LocalLambda {
             .stderr(file)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", self.binary.display()));
-        self.function = Some(Guard::new(self.name.clone(), child));
+        Guard::new(self.name.clone(), child)
     }
 
-    /// Stops the function process, if running.
+    /// Starts `count` more processes of the function on the same runtime
+    /// API, as Lambda runs several instances under load; they stop with
+    /// the function.
+    pub fn start_more_instances(&mut self, count: usize) {
+        for _ in 0..count {
+            let guard = self.spawn_instance();
+            self.extra_instances.push(guard);
+        }
+    }
+
+    /// Whether the function's (first) process has exited.
+    pub fn function_exited(&mut self) -> bool {
+        match self.function.as_mut() {
+            Some(guard) => !matches!(guard.child.try_wait(), Ok(None)),
+            None => true,
+        }
+    }
+
     pub fn stop_function(&mut self) {
         if let Some(mut guard) = self.function.take() {
+            guard.stop();
+        }
+        for mut guard in self.extra_instances.drain(..) {
             guard.stop();
         }
     }

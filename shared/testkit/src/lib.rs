@@ -16,6 +16,7 @@ pub mod certs;
 pub mod conformance;
 pub mod database;
 pub mod emulator;
+pub mod faults;
 pub mod lambda;
 pub mod mariadb;
 pub mod postgres;

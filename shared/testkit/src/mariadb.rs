@@ -3,6 +3,7 @@
 //! general query log on.
 
 use crate::certs::TestCa;
+use crate::database::ServerOptions;
 use crate::tools::{free_port, read_tail, spawn_listening, Guard, SETUP_HINT};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, SslOpts};
@@ -27,7 +28,11 @@ pub struct EphemeralMariaDb {
     /// The CA certificate clients must trust.
     pub ca_file: PathBuf,
     admin_password: String,
+    /// Whether the server offers TLS.
+    pub tls_enabled: bool,
+    login_host: String,
     guard: Guard,
+    restart: Box<dyn Fn() -> Guard + Send + Sync>,
     _dir: tempfile::TempDir,
 }
 
@@ -129,6 +134,12 @@ impl EphemeralMariaDb {
     /// Makes and starts a server whose certificate `ca` signed, for
     /// `localhost` and `127.0.0.1`.
     pub async fn start(ca: &TestCa) -> Self {
+        Self::start_with(ca, &ServerOptions::default()).await
+    }
+
+    /// Makes and starts a server as `options` say (TLS on or off, the names
+    /// in its certificate).
+    pub async fn start_with(ca: &TestCa, options: &ServerOptions) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::Builder::new()
             .prefix("rotation-mariadb-")
@@ -136,7 +147,8 @@ impl EphemeralMariaDb {
             .expect("a temporary directory");
         let data = dir.path().join("data");
         let ca_file = ca.write_ca(dir.path());
-        let server = ca.server_cert(&["localhost", "127.0.0.1"]);
+        let names: Vec<&str> = options.cert_names.iter().map(String::as_str).collect();
+        let server = ca.server_cert(&names);
         let cert_file = dir.path().join("server.crt");
         let key_file = dir.path().join("server.key");
         std::fs::write(&cert_file, &server.cert_pem).expect("server.crt");
@@ -186,37 +198,47 @@ impl EphemeralMariaDb {
         let port = free_port();
         let log = dir.path().join("mariadb.log");
         let general_log = dir.path().join("general.log");
-        let mut command = Command::new(program("mariadbd"));
-        command
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--user={run_as}"))
-            .arg(format!("--port={port}"))
-            .arg("--bind-address=127.0.0.1")
-            .arg(format!(
-                "--socket={}",
-                dir.path().join("mysqld.sock").display()
-            ))
-            .arg(format!(
-                "--pid-file={}",
-                dir.path().join("mysqld.pid").display()
-            ))
-            .arg(format!("--log-error={}", log.display()))
-            .arg("--general-log=1")
-            .arg(format!("--general-log-file={}", general_log.display()))
-            .arg(format!("--init-file={}", init.display()))
-            .arg(format!("--ssl-ca={}", ca_file.display()))
-            .arg(format!("--ssl-cert={}", cert_file.display()))
-            .arg(format!("--ssl-key={}", key_file.display()))
-            .args(INNODB_OPTIONS)
-            .args([
+        let mut args: Vec<String> = vec![
+            "--no-defaults".to_owned(),
+            format!("--datadir={}", data.display()),
+            format!("--user={run_as}"),
+            format!("--port={port}"),
+            "--bind-address=127.0.0.1".to_owned(),
+            format!("--socket={}", dir.path().join("mysqld.sock").display()),
+            format!("--pid-file={}", dir.path().join("mysqld.pid").display()),
+            format!("--log-error={}", log.display()),
+            "--general-log=1".to_owned(),
+            format!("--general-log-file={}", general_log.display()),
+        ];
+        if options.tls {
+            args.push(format!("--ssl-ca={}", ca_file.display()));
+            args.push(format!("--ssl-cert={}", cert_file.display()));
+            args.push(format!("--ssl-key={}", key_file.display()));
+        }
+        args.extend(INNODB_OPTIONS.iter().map(|s| s.to_string()));
+        args.extend(
+            [
                 "--skip-name-resolve",
                 "--innodb-buffer-pool-size=16M",
-                "--innodb-flush-log-at-trx-commit=0",
+                "--innodb-flush-log-at-trx-commit=2",
                 "--skip-log-bin",
-                "--max-connections=60",
+                "--max-connections=250",
                 "--performance-schema=off",
-            ]);
+            ]
+            .map(str::to_owned),
+        );
+        let restart = {
+            let (args, log) = (args.clone(), log.clone());
+            move || {
+                let mut command = Command::new(program("mariadbd"));
+                command.args(&args);
+                spawn_listening(command, "mariadbd", &log, port)
+            }
+        };
+        let mut command = Command::new(program("mariadbd"));
+        command
+            .args(&args)
+            .arg(format!("--init-file={}", init.display()));
         let guard = spawn_listening(command, "mariadbd", &log, port);
         let server = Self {
             host: "127.0.0.1".to_owned(),
@@ -225,9 +247,27 @@ impl EphemeralMariaDb {
             general_log,
             ca_file,
             admin_password,
+            tls_enabled: options.tls,
+            login_host: options.login_host(),
             guard,
+            restart: Box::new(restart),
             _dir: dir,
         };
+        server.wait_for_logins().await;
+        server
+    }
+
+    /// Starts the server again (same data, port and settings) after
+    /// [`EphemeralMariaDb::stop`], and waits until it takes logins.
+    pub async fn restart(&mut self) {
+        self.guard.stop();
+        self.guard = (self.restart)();
+        self.wait_for_logins().await;
+    }
+
+    /// Waits until the administrator logs in.
+    async fn wait_for_logins(&self) {
+        let server = self;
         for attempt in 0.. {
             match server.try_login(ADMIN, &server.admin_password).await {
                 Ok(conn) => {
@@ -244,21 +284,24 @@ impl EphemeralMariaDb {
                 ),
             }
         }
-        server
     }
 
-    /// Logs in over verified TLS; the error text is the driver's.
+    /// Logs in over verified TLS (plaintext when the server has no TLS);
+    /// the error text is the driver's.
     pub async fn try_login(&self, user: &str, password: &str) -> Result<Conn, String> {
-        let ssl = SslOpts::default()
-            .with_root_certs(vec![self.ca_file.clone().into()])
-            .with_disable_built_in_roots(true);
-        let opts = OptsBuilder::default()
-            .ip_or_hostname(self.host.clone())
+        let mut opts = OptsBuilder::default()
+            .ip_or_hostname(self.login_host.clone())
             .tcp_port(self.port)
             .user(Some(user))
             .pass(Some(password))
-            .prefer_socket(false)
-            .ssl_opts(ssl);
+            .prefer_socket(false);
+        if self.tls_enabled {
+            opts = opts.ssl_opts(
+                SslOpts::default()
+                    .with_root_certs(vec![self.ca_file.clone().into()])
+                    .with_disable_built_in_roots(true),
+            );
+        }
         match tokio::time::timeout(Duration::from_secs(10), Conn::new(opts)).await {
             Ok(result) => result.map_err(|e| e.to_string()),
             Err(_) => Err("no answer within 10 s".to_owned()),

@@ -2,6 +2,7 @@
 //! from the test CA, loopback only, `log_statement = all`.
 
 use crate::certs::TestCa;
+use crate::database::ServerOptions;
 use crate::tools::{free_port, read_tail, wait_for_port, Guard, SETUP_HINT};
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 use std::os::unix::fs::PermissionsExt;
@@ -28,7 +29,12 @@ pub struct EphemeralPostgres {
     pub ca_file: PathBuf,
     superuser_password: String,
     tls: Arc<rustls::ClientConfig>,
+    /// The name the test kit's own logins use (one its certificate names).
+    login_host: String,
+    /// Whether the server offers TLS.
+    pub tls_enabled: bool,
     guard: Guard,
+    restart: Box<dyn Fn() -> Guard + Send + Sync>,
     _dir: tempfile::TempDir,
 }
 
@@ -100,6 +106,12 @@ impl EphemeralPostgres {
     /// Makes and starts a server whose certificate `ca` signed, for
     /// `localhost` and `127.0.0.1`.
     pub async fn start(ca: &TestCa) -> Self {
+        Self::start_with(ca, &ServerOptions::default()).await
+    }
+
+    /// Makes and starts a server as `options` say (TLS on or off, the names
+    /// in its certificate).
+    pub async fn start_with(ca: &TestCa, options: &ServerOptions) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("rotation-pg-")
             .tempdir()
@@ -115,7 +127,8 @@ impl EphemeralPostgres {
         chown(dir.path(), identity);
 
         let ca_file = ca.write_ca(dir.path());
-        let server = ca.server_cert(&["localhost", "127.0.0.1"]);
+        let names: Vec<&str> = options.cert_names.iter().map(String::as_str).collect();
+        let server = ca.server_cert(&names);
         let cert_file = tls_dir.join("server.crt");
         let key_file = tls_dir.join("server.key");
         std::fs::write(&cert_file, &server.cert_pem).expect("server.crt");
@@ -160,18 +173,18 @@ impl EphemeralPostgres {
             "listen_addresses = '127.0.0.1'\n\
              port = {port}\n\
              unix_socket_directories = '{sock}'\n\
-             ssl = on\n\
+             ssl = {ssl}\n\
              ssl_cert_file = '{cert}'\n\
              ssl_key_file = '{key}'\n\
              password_encryption = 'scram-sha-256'\n\
              fsync = off\n\
-             synchronous_commit = off\n\
              full_page_writes = off\n\
              max_connections = 60\n\
              shared_buffers = 16MB\n\
              log_statement = 'all'\n\
              log_connections = on\n",
             sock = dir.path().display(),
+            ssl = if options.tls { "on" } else { "off" },
             cert = cert_file.display(),
             key = key_file.display(),
         );
@@ -179,30 +192,46 @@ impl EphemeralPostgres {
         let mut existing = std::fs::read_to_string(&conf_path).expect("postgresql.conf");
         existing.push_str(&conf);
         std::fs::write(&conf_path, existing).expect("writing postgresql.conf");
-        let hba = "local all all trust\n\
-                   hostssl all all 127.0.0.1/32 scram-sha-256\n\
-                   hostnossl all all 127.0.0.1/32 scram-sha-256\n";
+        let hba = if options.tls {
+            "local all all trust\n\
+             hostssl all all 127.0.0.1/32 scram-sha-256\n\
+             hostnossl all all 127.0.0.1/32 scram-sha-256\n"
+        } else {
+            "local all all trust\n\
+             host all all 127.0.0.1/32 scram-sha-256\n"
+        };
         std::fs::write(data.join("pg_hba.conf"), hba).expect("writing pg_hba.conf");
 
         let log = dir.path().join("postgres.log");
-        let log_file = std::fs::File::create(&log).expect("postgres.log");
-        let child = command(bindir.join("postgres"), identity)
-            .arg("-D")
-            .arg(&data)
-            .stdout(log_file.try_clone().expect("log handle"))
-            .stderr(log_file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting postgres: {e}. {SETUP_HINT}"));
-        let mut guard = Guard::new("postgres", child);
-        // SIGQUIT: immediate shutdown; the data is thrown away anyway.
-        guard.stop_signal = nix::sys::signal::Signal::SIGQUIT;
-        wait_for_port(
-            port,
-            "postgres",
-            &mut guard.child,
-            &log,
-            Duration::from_secs(30),
-        );
+        let restart = {
+            let (log, data, program) = (log.clone(), data.clone(), bindir.join("postgres"));
+            move || {
+                let log_file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .expect("postgres.log");
+                let child = command(program.clone(), identity)
+                    .arg("-D")
+                    .arg(&data)
+                    .stdout(log_file.try_clone().expect("log handle"))
+                    .stderr(log_file)
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("starting postgres: {e}. {SETUP_HINT}"));
+                let mut guard = Guard::new("postgres", child);
+                // SIGQUIT: immediate shutdown; the data is thrown away anyway.
+                guard.stop_signal = nix::sys::signal::Signal::SIGQUIT;
+                wait_for_port(
+                    port,
+                    "postgres",
+                    &mut guard.child,
+                    &log,
+                    Duration::from_secs(30),
+                );
+                guard
+            }
+        };
+        let guard = restart();
 
         let mut roots = rustls::RootCertStore::empty();
         use rustls::pki_types::pem::PemObject;
@@ -224,13 +253,21 @@ impl EphemeralPostgres {
             ca_file,
             superuser_password,
             tls: Arc::new(tls),
+            tls_enabled: options.tls,
+            login_host: options.login_host(),
             guard,
+            restart: Box::new(restart),
             _dir: dir,
         };
-        // The port opens before the server accepts logins.
+        server.wait_for_logins().await;
+        server
+    }
+
+    /// Waits until the superuser logs in (the port opens first).
+    async fn wait_for_logins(&self) {
         for attempt in 0.. {
-            match server
-                .try_login(SUPERUSER, &server.superuser_password, "postgres")
+            match self
+                .try_login(SUPERUSER, &self.superuser_password, "postgres")
                 .await
             {
                 Ok(_) => break,
@@ -240,14 +277,22 @@ impl EphemeralPostgres {
                 }
                 Err(e) => panic!(
                     "postgres never accepted the superuser: {e}\n{}",
-                    read_tail(&server.log)
+                    read_tail(&self.log)
                 ),
             }
         }
-        server
     }
 
-    /// Logs in over verified TLS; the error text is the driver's.
+    /// Starts the server again (same data, port and settings) after
+    /// [`EphemeralPostgres::stop`], and waits until it takes logins.
+    pub async fn restart(&mut self) {
+        self.guard.stop();
+        self.guard = (self.restart)();
+        self.wait_for_logins().await;
+    }
+
+    /// Logs in over verified TLS (plaintext when the server has no TLS);
+    /// the error text is the driver's.
     pub async fn try_login(
         &self,
         user: &str,
@@ -256,21 +301,31 @@ impl EphemeralPostgres {
     ) -> Result<Client, String> {
         let mut config = Config::new();
         config
-            .host(&self.host)
+            .host(&self.login_host)
             .port(self.port)
             .user(user)
             .password(password)
             .dbname(dbname)
-            .ssl_mode(tokio_postgres::config::SslMode::Require)
             .connect_timeout(Duration::from_secs(5));
-        let (client, connection) = config
-            .connect(MakeRustlsConnect::new((*self.tls).clone()))
-            .await
-            .map_err(|e| match e.as_db_error() {
-                Some(db) => format!("{}: {}", db.code().code(), db.message()),
-                None => e.to_string(),
-            })?;
-        tokio::spawn(connection);
+        let shown = |e: tokio_postgres::Error| match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => e.to_string(),
+        };
+        let client = if self.tls_enabled {
+            config.ssl_mode(tokio_postgres::config::SslMode::Require);
+            let (client, connection) = config
+                .connect(MakeRustlsConnect::new((*self.tls).clone()))
+                .await
+                .map_err(shown)?;
+            tokio::spawn(connection);
+            client
+        } else {
+            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+            let (client, connection) =
+                config.connect(tokio_postgres::NoTls).await.map_err(shown)?;
+            tokio::spawn(connection);
+            client
+        };
         Ok(client)
     }
 

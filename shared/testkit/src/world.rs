@@ -3,7 +3,7 @@
 //! the local Lambda runtime.
 
 use crate::certs::TestCa;
-use crate::database::TestDatabase;
+use crate::database::{ServerOptions, TestDatabase};
 use crate::emulator::{Emulator, ACCOUNT, REGION};
 use crate::lambda::LocalLambda;
 use crate::mariadb::EphemeralMariaDb;
@@ -45,6 +45,16 @@ impl<D: TestDatabase> World<D> {
     /// Starts the world, giving the function `env` on top of the defaults
     /// (emulator endpoint, region, test credentials, the test CA).
     pub async fn start_with_env(function: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_with_server(function, env, &ServerOptions::default()).await
+    }
+
+    /// Starts the world with a server made as `options` say (e.g. without
+    /// TLS), giving the function `env` on top of the defaults.
+    pub async fn start_with_server(
+        function: &str,
+        env: &[(&str, &str)],
+        options: &ServerOptions,
+    ) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("rotation-world-")
             .tempdir()
@@ -55,7 +65,7 @@ impl<D: TestDatabase> World<D> {
         let invoke_url = lambda.invoke_url();
         let log_dir = dir.path().to_path_buf();
         let emulator = tokio::task::spawn_blocking(move || Emulator::start(&invoke_url, &log_dir));
-        let db = D::start(&ca).await;
+        let db = D::start(&ca, &options).await;
         let emulator = emulator.await.expect("starting the emulator");
         let sm = emulator.client();
         let mut world = Self {

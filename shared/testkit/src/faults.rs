@@ -1,0 +1,770 @@
+//! The fault, hostile-input, transport and concurrency part of the
+//! conformance suite: whatever goes wrong, a stored credential keeps logging
+//! in, the labels stay consistent, a later rotation succeeds, and no password
+//! reaches a log or an error.
+//!
+//! Each scenario runs with the function logging at `trace` and returns what
+//! it saw ([`Evidence`]: every password it used, every error it got). Each
+//! has its own test; [`every_scenario_at_trace_level_leaks_nothing`] runs
+//! them all again and scans all of it for every password.
+
+use crate::conformance::password_of;
+use crate::database::{ServerOptions, TestDatabase};
+use crate::world::World;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// The most verbose logging, for every scenario.
+const TRACE: (&str, &str) = ("RUST_LOG", "trace");
+
+/// What a scenario saw: the passwords it used and the texts (errors, logs)
+/// that must not hold any of them.
+#[derive(Debug, Default)]
+pub struct Evidence {
+    /// Every password the scenario used or the function made.
+    pub passwords: Vec<String>,
+    /// Errors and logs.
+    pub texts: Vec<String>,
+}
+
+impl Evidence {
+    fn password(&mut self, password: impl Into<String>) {
+        self.passwords.push(password.into());
+    }
+
+    fn text(&mut self, text: impl Into<String>) {
+        self.texts.push(text.into());
+    }
+
+    /// Adds the passwords of every version of `secret` and all the world's logs.
+    async fn collect<D: TestDatabase>(&mut self, world: &World<D>, secret: &str) {
+        for version in world.stages(secret).await.keys() {
+            if let Some(raw) = world.raw_value(secret, Some(version), None).await {
+                if let Ok(value) = serde_json::from_str::<Value>(&raw) {
+                    if let Some(p) = value["password"].as_str() {
+                        self.password(p);
+                    }
+                }
+            }
+        }
+        self.text(world.all_logs());
+    }
+
+    /// Panics naming how many passwords appear in the texts (never which).
+    pub fn assert_no_leak(&self) {
+        let all = self.texts.join("\n");
+        let passwords: Vec<&str> = self
+            .passwords
+            .iter()
+            .map(String::as_str)
+            .filter(|p| p.len() >= 8)
+            .collect();
+        let found = crate::leaked(&all, &passwords);
+        assert!(
+            found.is_empty(),
+            "{} of {} passwords appear in logs or errors",
+            found.len(),
+            passwords.len()
+        );
+    }
+}
+
+/// The invariants after any fault: exactly one `AWSCURRENT`, at most one
+/// `AWSPENDING`, and the `AWSCURRENT` credential (or, in the single-user
+/// window between setSecret and finishSecret, the stored `AWSPENDING` one)
+/// logs in.
+pub async fn assert_access_kept<D: TestDatabase>(world: &World<D>, secret: &str) {
+    let stages = world.stages(secret).await;
+    let count = |label: &str| stages.values().flatten().filter(|s| *s == label).count();
+    assert_eq!(count("AWSCURRENT"), 1, "{stages:?}");
+    assert!(count("AWSPENDING") <= 1, "{stages:?}");
+    let current = world.value(secret, "AWSCURRENT").await;
+    let user = current["username"].as_str().unwrap_or_default().to_owned();
+    if world.db.can_login(&user, &password_of(&current)).await {
+        return;
+    }
+    let pending_version = world
+        .version_with(secret, "AWSPENDING")
+        .await
+        .expect("AWSCURRENT does not log in and there is no AWSPENDING");
+    let pending: Value = serde_json::from_str(
+        &world
+            .raw_value(secret, Some(&pending_version), None)
+            .await
+            .expect("AWSCURRENT does not log in and AWSPENDING has no value"),
+    )
+    .expect("a JSON pending value");
+    assert!(
+        world
+            .db
+            .can_login(
+                pending["username"].as_str().unwrap_or_default(),
+                &password_of(&pending)
+            )
+            .await,
+        "neither AWSCURRENT nor AWSPENDING logs in: access lost"
+    );
+}
+
+/// Asserts that `AWSCURRENT` logs in and nothing is pending.
+async fn assert_settled<D: TestDatabase>(world: &World<D>, secret: &str) {
+    let stages = world.stages(secret).await;
+    assert!(
+        !stages.values().flatten().any(|s| s == "AWSPENDING"),
+        "AWSPENDING left: {stages:?}"
+    );
+    let current = world.value(secret, "AWSCURRENT").await;
+    let user = current["username"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        world.db.can_login(&user, &password_of(&current)).await,
+        "AWSCURRENT does not log in"
+    );
+}
+
+/// Stages a rotation without running it; returns the pending version.
+async fn stage<D: TestDatabase>(world: &World<D>, secret: &str) -> String {
+    world.emulator.set_rotation_steps(&[]).await;
+    world.rotate(secret).await.expect("staging a rotation");
+    world
+        .emulator
+        .set_rotation_steps(&["createSecret", "setSecret", "testSecret", "finishSecret"])
+        .await;
+    world
+        .version_with(secret, "AWSPENDING")
+        .await
+        .expect("a pending version")
+}
+
+async fn step<D: TestDatabase>(
+    world: &World<D>,
+    secret: &str,
+    token: &str,
+    name: &str,
+) -> Result<Value, crate::lambda::InvokeError> {
+    world
+        .lambda
+        .invoke(&json!({"SecretId": secret, "ClientRequestToken": token, "Step": name}))
+        .await
+}
+
+/// Runs the remaining steps by hand and checks the rotation finished.
+async fn finish_by_hand<D: TestDatabase>(
+    world: &World<D>,
+    secret: &str,
+    token: &str,
+    from: &[&str],
+) {
+    for name in from {
+        step(world, secret, token, name)
+            .await
+            .unwrap_or_else(|e| panic!("re-running {name}: {e}"));
+    }
+    assert_eq!(
+        world.version_with(secret, "AWSCURRENT").await.as_deref(),
+        Some(token)
+    );
+    assert_settled(world, secret).await;
+}
+
+/// A later, ordinary rotation succeeds.
+async fn later_rotation_works<D: TestDatabase>(
+    world: &World<D>,
+    secret: &str,
+    evidence: &mut Evidence,
+) {
+    world.rotate(secret).await.expect("a later rotation");
+    assert_settled(world, secret).await;
+    evidence.collect(world, secret).await;
+}
+
+/// The database stops while setSecret runs: the step fails naming the
+/// unreachable server; once it is back, the step re-runs and the rotation
+/// completes.
+pub async fn database_stops_during_set_secret<D: TestDatabase>(function: &str) -> Evidence {
+    let mut evidence = Evidence::default();
+    let mut world = World::<D>::start_with_env(function, &[TRACE]).await;
+    evidence.password("stop-Set-Password-0");
+    let secret = world
+        .user_with_secret("stop-set", "stop_set", "stop-Set-Password-0")
+        .await;
+    let token = stage(&world, &secret).await;
+    step(&world, &secret, &token, "createSecret")
+        .await
+        .expect("createSecret");
+    world.db.stop();
+    let error = step(&world, &secret, &token, "setSecret")
+        .await
+        .expect_err("setSecret with the database down");
+    assert!(error.message.contains("unreachable"), "{error}");
+    assert!(error.message.contains("current credential"), "{error}");
+    evidence.text(error.to_string());
+    world.db.restart().await;
+    assert_access_kept(&world, &secret).await;
+    assert!(world.db.can_login("stop_set", "stop-Set-Password-0").await);
+    finish_by_hand(
+        &world,
+        &secret,
+        &token,
+        &["setSecret", "testSecret", "finishSecret"],
+    )
+    .await;
+    later_rotation_works(&world, &secret, &mut evidence).await;
+    evidence
+}
+
+/// The database stops while testSecret runs (setSecret done): the stored
+/// pending credential is what the database has; once it is back, testSecret
+/// re-runs and the rotation completes.
+pub async fn database_stops_during_test_secret<D: TestDatabase>(function: &str) -> Evidence {
+    let mut evidence = Evidence::default();
+    let mut world = World::<D>::start_with_env(function, &[TRACE]).await;
+    evidence.password("stop-Test-Password-0");
+    let secret = world
+        .user_with_secret("stop-test", "stop_test", "stop-Test-Password-0")
+        .await;
+    let token = stage(&world, &secret).await;
+    for name in ["createSecret", "setSecret"] {
+        step(&world, &secret, &token, name).await.expect(name);
+    }
+    world.db.stop();
+    let error = step(&world, &secret, &token, "testSecret")
+        .await
+        .expect_err("testSecret with the database down");
+    assert!(error.message.contains("pending credential"), "{error}");
+    assert!(error.message.contains("unreachable"), "{error}");
+    evidence.text(error.to_string());
+    world.db.restart().await;
+    assert_access_kept(&world, &secret).await;
+    finish_by_hand(&world, &secret, &token, &["testSecret", "finishSecret"]).await;
+    later_rotation_works(&world, &secret, &mut evidence).await;
+    evidence
+}
+
+/// The function is killed after the database accepted the new password but
+/// before setSecret returned; setSecret re-runs (and finds the password set).
+pub async fn function_killed_after_the_database_accepted_the_password<D: TestDatabase>(
+    function: &str,
+) -> Evidence {
+    let mut evidence = Evidence::default();
+    let mut world = World::<D>::start_with_env(function, &[TRACE]).await;
+    evidence.password("killed-Password-0");
+    let secret = world
+        .user_with_secret("killed", "killed_user", "killed-Password-0")
+        .await;
+    let token = stage(&world, &secret).await;
+    step(&world, &secret, &token, "createSecret")
+        .await
+        .expect("createSecret");
+    world.restart_function(&[TRACE, (rotation_crash_var(), "after-set")]);
+    let url = format!(
+        "{}/2015-03-31/functions/{}/invocations",
+        world.lambda.invoke_url(),
+        world.lambda.name
+    );
+    let event = json!({"SecretId": secret, "ClientRequestToken": token, "Step": "setSecret"});
+    let call = tokio::spawn(async move {
+        let _ = reqwest::Client::new().post(url).json(&event).send().await;
+    });
+    let started = Instant::now();
+    while !world.lambda.function_exited() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the function never crashed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    call.abort();
+    // The database has the pending password; the secret stores it.
+    let pending: Value = serde_json::from_str(
+        &world
+            .raw_value(&secret, Some(&token), None)
+            .await
+            .expect("pending value"),
+    )
+    .expect("JSON");
+    assert!(
+        world
+            .db
+            .can_login("killed_user", &password_of(&pending))
+            .await
+    );
+    assert_access_kept(&world, &secret).await;
+    world.restart_function(&[TRACE]);
+    finish_by_hand(
+        &world,
+        &secret,
+        &token,
+        &["setSecret", "testSecret", "finishSecret"],
+    )
+    .await;
+    assert!(world
+        .lambda
+        .function_log_text()
+        .contains("pending credential already works"));
+    later_rotation_works(&world, &secret, &mut evidence).await;
+    evidence
+}
+
+fn rotation_crash_var() -> &'static str {
+    "ROTATION_TEST_CRASH_POINT"
+}
+
+/// Secrets Manager answers 500 or throttles: the SDK retries and the
+/// rotation succeeds; when it keeps failing, the rotation fails naming
+/// Secrets Manager and nothing is lost.
+pub async fn secrets_manager_errors_are_retried<D: TestDatabase>(function: &str) -> Evidence {
+    let mut evidence = Evidence::default();
+    let world = World::<D>::start_with_env(function, &[TRACE]).await;
+    evidence.password("retry-Password-0");
+    let secret = world
+        .user_with_secret("retry", "retry_user", "retry-Password-0")
+        .await;
+    for kind in ["500", "throttle"] {
+        world.emulator.inject_faults(2, kind).await;
+        world
+            .rotate(&secret)
+            .await
+            .unwrap_or_else(|e| panic!("rotation with two {kind} answers: {e}"));
+        let calls = world.emulator.calls().await;
+        assert_eq!(calls["faults_injected"], json!(2), "{kind}: {calls}");
+        assert_settled(&world, &secret).await;
+    }
+    // Failing for good: the step fails, naming Secrets Manager.
+    world.emulator.inject_faults(50, "500").await;
+    let error = world
+        .rotate(&secret)
+        .await
+        .expect_err("Secrets Manager down");
+    world.emulator.inject_faults(0, "500").await;
+    assert!(error.contains("Secrets Manager"), "{error}");
+    evidence.text(error);
+    assert_access_kept(&world, &secret).await;
+    recover_stale_pending(&world, &secret).await;
+    later_rotation_works(&world, &secret, &mut evidence).await;
+    evidence
+}
+
+/// The documented recovery from "a previous rotation isn't complete"
+/// (README, "When a rotation fails"): look at the labels, remove
+/// `AWSPENDING` from the stale version, rotate again.
+pub async fn recover_stale_pending<D: TestDatabase>(world: &World<D>, secret: &str) {
+    let Some(stale) = world.version_with(secret, "AWSPENDING").await else {
+        return;
+    };
+    let refused = world
+        .rotate(secret)
+        .await
+        .expect_err("refused while AWSPENDING is stale");
+    assert!(refused.contains("isn't complete"), "{refused}");
+    world
+        .sm
+        .update_secret_version_stage()
+        .secret_id(secret)
+        .version_stage("AWSPENDING")
+        .remove_from_version_id(&stale)
+        .send()
+        .await
+        .expect("removing the stale AWSPENDING");
+}
+
+/// A rotation left with `AWSPENDING` on a stale version (the database was
+/// down during setSecret) is recovered by the documented procedure.
+pub async fn stale_pending_is_recovered_by_the_documented_procedure<D: TestDatabase>(
+    function: &str,
+) -> Evidence {
+    let mut evidence = Evidence::default();
+    let mut world = World::<D>::start_with_env(function, &[TRACE]).await;
+    evidence.password("stale-Password-0");
+    let secret = world
+        .user_with_secret("stale", "stale_user", "stale-Password-0")
+        .await;
+    world.db.stop();
+    let error = world.rotate(&secret).await.expect_err("database down");
+    evidence.text(error);
+    world.db.restart().await;
+    assert!(world.version_with(&secret, "AWSPENDING").await.is_some());
+    assert_access_kept(&world, &secret).await;
+    recover_stale_pending(&world, &secret).await;
+    later_rotation_works(&world, &secret, &mut evidence).await;
+    assert!(!world.db.can_login("stale_user", "stale-Password-0").await);
+    evidence
+}
+
+/// A server without TLS, and a secret that does not say `"ssl": false`: the
+/// function refuses (no silent downgrade) and changes nothing.
+pub async fn a_server_without_tls_is_refused<D: TestDatabase>(function: &str) -> Evidence {
+    let mut evidence = Evidence::default();
+    let world =
+        World::<D>::start_with_server(function, &[TRACE], &ServerOptions::without_tls()).await;
+    evidence.password("no-Tls-Password-0");
+    let secret = world
+        .user_with_secret("no-tls", "no_tls", "no-Tls-Password-0")
+        .await;
+    let error = world
+        .rotate(&secret)
+        .await
+        .expect_err("no TLS on the server");
+    assert!(error.contains("TLS failure"), "{error}");
+    assert!(error.contains("current credential"), "{error}");
+    evidence.text(error);
+    let logged_in = D::login_log_marker("no_tls");
+    assert!(
+        !world.db.log_text().contains(&logged_in),
+        "the function logged in without TLS"
+    );
+    assert!(world.db.can_login("no_tls", "no-Tls-Password-0").await);
+    assert!(
+        world.db.log_text().contains(&logged_in),
+        "log format changed: the check proves nothing"
+    );
+    evidence.collect(&world, &secret).await;
+    evidence
+}
+
+/// A certificate for another host name is refused.
+pub async fn a_certificate_for_another_host_is_refused<D: TestDatabase>(
+    function: &str,
+) -> Evidence {
+    let mut evidence = Evidence::default();
+    let world = World::<D>::start_with_server(
+        function,
+        &[TRACE],
+        &ServerOptions::certificate_for_another_host(),
+    )
+    .await;
+    evidence.password("wrong-Host-Password-0");
+    let secret = world
+        .user_with_secret("wrong-host", "wrong_host", "wrong-Host-Password-0")
+        .await;
+    let error = world
+        .rotate(&secret)
+        .await
+        .expect_err("certificate for another host");
+    assert!(error.contains("TLS failure"), "{error}");
+    evidence.text(error);
+    assert!(!world
+        .db
+        .log_text()
+        .contains(&D::login_log_marker("wrong_host")));
+    assert!(
+        world
+            .db
+            .can_login("wrong_host", "wrong-Host-Password-0")
+            .await
+    );
+    evidence.collect(&world, &secret).await;
+    evidence
+}
+
+/// Hostile values in every field: each gives a clear error naming the
+/// secret (and the field, where one is wrong) and changes nothing.
+pub async fn hostile_fields_fail_clearly_and_change_nothing<D: TestDatabase>(
+    function: &str,
+) -> Evidence {
+    let mut evidence = Evidence::default();
+    let world = World::<D>::start_with_env(function, &[TRACE]).await;
+    let password = "hostile-Password-0";
+    evidence.password(password);
+    world.db.create_user("victim", password).await;
+    let good = world.db_secret("victim", password);
+    let with = |field: &str, value: Value| {
+        let mut v = good.clone();
+        v[field] = value;
+        v
+    };
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "nul-username",
+            with("username", json!("victim\u{0}")),
+            "field `username` contains a NUL",
+        ),
+        (
+            "nul-password",
+            with("password", json!("hostile-\u{0}-Password")),
+            "field `password` contains a NUL",
+        ),
+        (
+            "nul-host",
+            with("host", json!("127.0.0.1\u{0}evil")),
+            "field `host` contains a NUL",
+        ),
+        (
+            "huge-username",
+            with("username", json!("v".repeat(100_000))),
+            "field `username` is 100000 bytes",
+        ),
+        (
+            "huge-host",
+            with("host", json!("h".repeat(5000))),
+            "field `host` is 5000 bytes",
+        ),
+        (
+            "injection-port",
+            with("port", json!("5432; DROP TABLE x")),
+            "field `port`",
+        ),
+        (
+            "injection-username",
+            with("username", json!("victim'; DROP USER victim; --")),
+            "authentication failed",
+        ),
+        (
+            "object-password",
+            with("password", json!({"nested": password})),
+            "field `password` must be a string",
+        ),
+        (
+            "not-an-object",
+            json!([password]),
+            "not a valid JSON object",
+        ),
+    ];
+    for (name, value, expected) in cases {
+        let secret = world.create_secret(name, &value).await;
+        let before = world.stages(&secret).await;
+        let error = world.rotate(&secret).await.expect_err(name);
+        assert!(error.contains(expected), "{name}: {error}");
+        assert!(
+            error.contains(&secret),
+            "{name}: the error must name the secret: {error}"
+        );
+        evidence.text(error);
+        let after = world.stages(&secret).await;
+        for (version, stages) in &before {
+            assert_eq!(after.get(version), Some(stages), "{name}: labels moved");
+        }
+        assert!(
+            world.db.can_login("victim", password).await,
+            "{name}: the database changed"
+        );
+    }
+    // A binary (non-UTF-8) secret value.
+    let binary = world
+        .sm
+        .create_secret()
+        .name("binary")
+        .secret_binary(aws_sdk_secretsmanager::primitives::Blob::new(vec![
+            0xff, 0xfe, 0x00, 0x80,
+        ]))
+        .send()
+        .await
+        .expect("a binary secret")
+        .arn()
+        .expect("ARN")
+        .to_owned();
+    let error = world.rotate(&binary).await.expect_err("binary secret");
+    assert!(error.contains("binary"), "{error}");
+    evidence.text(error);
+    assert!(world.db.can_login("victim", password).await);
+    assert!(world.db.admin_works().await);
+    evidence.text(world.all_logs());
+    evidence
+}
+
+/// Two rotations of one secret at once, and the same steps run twice
+/// concurrently on two function instances: the secret ends consistent and a
+/// later rotation works.
+pub async fn two_rotations_at_once_cannot_corrupt_a_secret<D: TestDatabase>(
+    function: &str,
+) -> Evidence {
+    let mut evidence = Evidence::default();
+    let mut world = World::<D>::start_with_env(function, &[TRACE]).await;
+    world.lambda.start_more_instances(1);
+    evidence.password("twice-Password-0");
+    let secret = world
+        .user_with_secret("concurrent", "concurrent_user", "twice-Password-0")
+        .await;
+    let (a, b) = tokio::join!(world.rotate(&secret), world.rotate(&secret));
+    assert!(
+        a.is_ok() || b.is_ok(),
+        "neither rotation succeeded: {a:?} / {b:?}"
+    );
+    for result in [a, b] {
+        if let Err(e) = result {
+            evidence.text(e);
+        }
+    }
+    assert_access_kept(&world, &secret).await;
+    recover_stale_pending(&world, &secret).await;
+    later_rotation_works(&world, &secret, &mut evidence).await;
+
+    // Each step of one version delivered twice at the same time.
+    let token = stage(&world, &secret).await;
+    for name in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        let (x, y) = tokio::join!(
+            step(&world, &secret, &token, name),
+            step(&world, &secret, &token, name)
+        );
+        assert!(x.is_ok() || y.is_ok(), "{name}: both failed: {x:?} / {y:?}");
+        for result in [x, y] {
+            if let Err(e) = result {
+                evidence.text(e.to_string());
+            }
+        }
+        assert_access_kept(&world, &secret).await;
+    }
+    // Whatever interleaving happened, the version is current or can finish.
+    if world.version_with(&secret, "AWSCURRENT").await.as_deref() != Some(token.as_str()) {
+        finish_by_hand(
+            &world,
+            &secret,
+            &token,
+            &["setSecret", "testSecret", "finishSecret"],
+        )
+        .await;
+    }
+    assert_settled(&world, &secret).await;
+    later_rotation_works(&world, &secret, &mut evidence).await;
+    evidence
+}
+
+/// Rotations in flight at once in [`many_secrets_rotate_concurrently`].
+pub const IN_FLIGHT: usize = 50;
+
+/// 200 secrets rotated concurrently (up to [`IN_FLIGHT`] at once) through
+/// the emulator by four function instances: every one ends rotated and
+/// logging in. Prints the time.
+pub async fn many_secrets_rotate_concurrently<D: TestDatabase>(function: &str) -> Evidence {
+    let secrets_count: usize = std::env::var("ROTATION_CONCURRENT_SECRETS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let mut evidence = Evidence::default();
+    // Info level: trace output of 200 rotations is hundreds of MB; the leak
+    // scan at trace level is every other scenario's job.
+    let mut world = World::<D>::start(function).await;
+    let phase = Instant::now();
+    world.lambda.start_more_instances(3);
+    // Set-up and checks run 20 at a time.
+    let setup_gate = tokio::sync::Semaphore::new(20);
+    let secrets: Vec<(String, String, String)> = futures_join_all((0..secrets_count).map(|i| {
+        let (gate, world) = (&setup_gate, &world);
+        async move {
+            let _permit = gate.acquire().await.expect("semaphore");
+            let password = format!("many-Password-{i:03}");
+            let user = format!("many_{i:03}");
+            world.db.create_user(&user, &password).await;
+            let arn = world
+                .create_secret(&format!("many-{i:03}"), &world.db_secret(&user, &password))
+                .await;
+            (arn, user, password)
+        }
+    }))
+    .await;
+    evidence
+        .passwords
+        .extend(secrets.iter().map(|(_, _, p)| p.clone()));
+    eprintln!(
+        "set-up done in {:.1} s; rotating {secrets_count} secrets",
+        phase.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
+    // At most IN_FLIGHT RotateSecret calls at a time: `cargo lambda watch`
+    // stops handing out events with a couple of hundred invocations queued.
+    let gate = tokio::sync::Semaphore::new(IN_FLIGHT);
+    let results = futures_join_all(secrets.iter().map(|(arn, _, _)| {
+        let (gate, world) = (&gate, &world);
+        async move {
+            let _permit = gate.acquire().await.expect("semaphore");
+            world.rotate(arn).await
+        }
+    }))
+    .await;
+    let elapsed = started.elapsed();
+    let failed: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {secrets_count} rotations failed, e.g. {:?}",
+        failed.len(),
+        failed.first()
+    );
+    println!(
+        "{secrets_count} secrets rotated concurrently ({IN_FLIGHT} in flight) by 4 instances of {function} in {:.2} s ({:.1} ms per rotation)",
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1000.0 / secrets_count as f64
+    );
+    let checks = futures_join_all(secrets.iter().map(|(arn, user, _)| {
+        let (gate, world) = (&setup_gate, &world);
+        async move {
+            let _permit = gate.acquire().await.expect("semaphore");
+            let value = world.value(arn, "AWSCURRENT").await;
+            assert_eq!(value["username"].as_str(), Some(user.as_str()));
+            assert!(
+                world.db.can_login(user, &password_of(&value)).await,
+                "{user}"
+            );
+            assert!(
+                !world
+                    .stages(arn)
+                    .await
+                    .values()
+                    .flatten()
+                    .any(|s| s == "AWSPENDING"),
+                "{user}: AWSPENDING left"
+            );
+            password_of(&value)
+        }
+    }))
+    .await;
+    evidence.passwords.extend(checks);
+    eprintln!("checks done at {:.1} s", phase.elapsed().as_secs_f64());
+    evidence.text(world.all_logs());
+    evidence
+}
+
+/// Runs futures concurrently and collects their outputs in order.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    let mut pending: Vec<(usize, std::pin::Pin<Box<F>>)> =
+        futures.into_iter().enumerate().collect();
+    std::future::poll_fn(|cx| {
+        pending.retain_mut(|(i, f)| match f.as_mut().poll(cx) {
+            std::task::Poll::Ready(out) => {
+                outputs[*i] = Some(out);
+                false
+            }
+            std::task::Poll::Pending => true,
+        });
+        if pending.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
+}
+
+/// Every scenario above (but the 200-secret run) again, with logging at
+/// `trace`; all their logs, errors and panic output are scanned for every
+/// password they used or made.
+pub async fn every_scenario_at_trace_level_leaks_nothing<D: TestDatabase>(function: &str) {
+    let mut all = Evidence::default();
+    for evidence in [
+        database_stops_during_set_secret::<D>(function).await,
+        database_stops_during_test_secret::<D>(function).await,
+        function_killed_after_the_database_accepted_the_password::<D>(function).await,
+        secrets_manager_errors_are_retried::<D>(function).await,
+        stale_pending_is_recovered_by_the_documented_procedure::<D>(function).await,
+        a_server_without_tls_is_refused::<D>(function).await,
+        a_certificate_for_another_host_is_refused::<D>(function).await,
+        hostile_fields_fail_clearly_and_change_nothing::<D>(function).await,
+        two_rotations_at_once_cannot_corrupt_a_secret::<D>(function).await,
+    ] {
+        all.passwords.extend(evidence.passwords);
+        all.texts.extend(evidence.texts);
+    }
+    assert!(
+        all.texts.iter().any(|t| t.contains("TRACE")
+            || t.contains("\"level\":\"TRACE\"")
+            || t.contains("trace")),
+        "nothing was logged at trace level?"
+    );
+    all.assert_no_leak();
+}
