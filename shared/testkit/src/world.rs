@@ -65,7 +65,7 @@ impl<D: TestDatabase> World<D> {
         let invoke_url = lambda.invoke_url();
         let log_dir = dir.path().to_path_buf();
         let emulator = tokio::task::spawn_blocking(move || Emulator::start(&invoke_url, &log_dir));
-        let db = D::start(&ca, &options).await;
+        let db = D::start(&ca, options).await;
         let emulator = emulator.await.expect("starting the emulator");
         let sm = emulator.client();
         let mut world = Self {
