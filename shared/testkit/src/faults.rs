@@ -630,9 +630,7 @@ pub async fn many_secrets_rotate_concurrently<D: TestDatabase>(function: &str) -
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
     let mut evidence = Evidence::default();
-    // Info level: trace output of 200 rotations is hundreds of MB; the leak
-    // scan at trace level is every other scenario's job.
-    let mut world = World::<D>::start(function).await;
+    let mut world = World::<D>::start_with_env(function, &[TRACE]).await;
     let phase = Instant::now();
     world.lambda.start_more_instances(3);
     // Set-up and checks run 20 at a time.
@@ -741,9 +739,8 @@ async fn futures_join_all<F: std::future::Future>(
         .collect()
 }
 
-/// Every scenario above (but the 200-secret run) again, with logging at
-/// `trace`; all their logs, errors and panic output are scanned for every
-/// password they used or made.
+/// Every scenario above again, with logging at `trace`; all their logs,
+/// errors and panic output are scanned for every password they used or made.
 pub async fn every_scenario_at_trace_level_leaks_nothing<D: TestDatabase>(function: &str) {
     let mut all = Evidence::default();
     for evidence in [
@@ -756,6 +753,7 @@ pub async fn every_scenario_at_trace_level_leaks_nothing<D: TestDatabase>(functi
         a_certificate_for_another_host_is_refused::<D>(function).await,
         hostile_fields_fail_clearly_and_change_nothing::<D>(function).await,
         two_rotations_at_once_cannot_corrupt_a_secret::<D>(function).await,
+        many_secrets_rotate_concurrently::<D>(function).await,
     ] {
         all.passwords.extend(evidence.passwords);
         all.texts.extend(evidence.texts);
