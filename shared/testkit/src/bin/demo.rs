@@ -1,10 +1,31 @@
-//! The demo: starts the local world, creates a PostgreSQL secret, rotates it
-//! through `RotateSecret` and shows the versions and the login check before
-//! and after. No part of any password is printed.
+//! The demo: starts the local world, creates a database secret (PostgreSQL,
+//! or MariaDB with `--engine mysql`), rotates it through `RotateSecret` and
+//! shows the versions and the login check before and after. No part of any
+//! password is printed.
 
+use clap::{Parser, ValueEnum};
 use std::collections::BTreeMap;
 use std::time::Instant;
-use testkit::{PostgresWorld, World};
+use testkit::mariadb::EphemeralMariaDb;
+use testkit::postgres::EphemeralPostgres;
+use testkit::{TestDatabase, World};
+
+/// Which function and server the demo runs.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Engine {
+    /// rotate-postgres against PostgreSQL (TLS, scram-sha-256).
+    Postgres,
+    /// rotate-mysql against MariaDB (TLS, password authentication).
+    Mysql,
+}
+
+#[derive(Parser, Debug)]
+#[command(about = "Rotate a secret on the local world and show what changed")]
+struct Args {
+    /// The engine to demonstrate.
+    #[arg(long, value_enum, default_value = "postgres")]
+    engine: Engine,
+}
 
 fn fingerprint(password: &str) -> String {
     // The length only: the demo prints no part of any password.
@@ -17,10 +38,15 @@ fn show_versions(stages: &BTreeMap<String, Vec<String>>) {
     }
 }
 
-async fn show(world: &World, secret: &str, user: &str, passwords: &[(&str, &str)]) {
+async fn show<D: TestDatabase>(
+    world: &World<D>,
+    secret: &str,
+    user: &str,
+    passwords: &[(&str, &str)],
+) {
     println!("  versions:");
     show_versions(&world.stages(secret).await);
-    println!("  login check (TLS, scram-sha-256):");
+    println!("  login check (verified TLS):");
     for (label, password) in passwords {
         let ok = world.db.can_login(user, password).await;
         println!(
@@ -33,13 +59,20 @@ async fn show(world: &World, secret: &str, user: &str, passwords: &[(&str, &str)
 
 #[tokio::main]
 async fn main() {
-    println!("Starting the local world: PostgreSQL (TLS, scram-sha-256), the Secrets Manager emulator, rotate-postgres behind the Lambda runtime…");
+    match Args::parse().engine {
+        Engine::Postgres => demo::<EphemeralPostgres>("rotate-postgres", "PostgreSQL").await,
+        Engine::Mysql => demo::<EphemeralMariaDb>("rotate-mysql", "MariaDB").await,
+    }
+}
+
+async fn demo<D: TestDatabase>(function: &str, server: &str) {
+    println!("Starting the local world: {server} (TLS, password authentication), the Secrets Manager emulator, {function} behind the Lambda runtime…");
     let started = Instant::now();
-    let world = PostgresWorld::start("rotate-postgres").await;
+    let world = World::<D>::start(function).await;
     println!(
-        "  ready in {:.1} s: PostgreSQL on 127.0.0.1:{}, emulator at {}, Lambda runtime at {}",
+        "  ready in {:.1} s: {server} on 127.0.0.1:{}, emulator at {}, Lambda runtime at {}",
         started.elapsed().as_secs_f64(),
-        world.db.port,
+        world.db.port(),
         world.emulator.url,
         world.lambda.invoke_url()
     );
