@@ -332,14 +332,10 @@ impl Engine for MySqlEngine {
         current: &DatabaseSecret,
         settings: &DatabaseSettings,
     ) -> Result<(), BackendError> {
-        let mut conn = connect(
-            current,
-            CredentialRole::Current,
-            &settings.tls,
-            settings.connect_timeout,
-        )
-        .await
-        .map_err(BackendError::credential)?;
+        let mut conn = self
+            .login(current, CredentialRole::Current, settings)
+            .await
+            .map_err(BackendError::credential)?;
         conn.query_drop("ALTER USER CURRENT_USER() DISCARD OLD PASSWORD")
             .await
             .map_err(statement_error(

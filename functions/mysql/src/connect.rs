@@ -90,19 +90,12 @@ pub async fn connect(
         .db_name(secret.dbname.clone())
         .prefer_socket(false)
         .stmt_cache_size(0);
-    if tls.use_tls(secret.ssl) {
+    if tls.use_tls_for(secret, role) {
         let mut ssl = SslOpts::default();
         if let Some(path) = &tls.extra_ca_file {
             ssl = ssl.with_root_certs(vec![path.clone().into()]);
         }
         opts = opts.ssl_opts(ssl);
-    } else {
-        tracing::warn!(
-            host = %secret.host,
-            port = secret.port,
-            credential = %role,
-            "connecting WITHOUT TLS: the secret says \"ssl\": false or TLS_MODE=disable"
-        );
     }
     let failure = |kind: FailureKind, detail: String| CredentialFailure {
         role,

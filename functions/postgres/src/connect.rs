@@ -95,19 +95,13 @@ pub async fn connect(
         detail: describe(&error),
     };
     let attempt = async {
-        if tls.use_tls(secret.ssl) {
+        if tls.use_tls_for(secret, role) {
             config.ssl_mode(tokio_postgres::config::SslMode::Require);
             let connector = MakeRustlsConnect::new(tls.client_config().clone());
             let (client, connection) = config.connect(connector).await.map_err(failure)?;
             tokio::spawn(connection);
             Ok(client)
         } else {
-            tracing::warn!(
-                host = %secret.host,
-                port = secret.port,
-                credential = %role,
-                "connecting WITHOUT TLS: the secret says \"ssl\": false or TLS_MODE=disable"
-            );
             config.ssl_mode(tokio_postgres::config::SslMode::Disable);
             let (client, connection) = config.connect(NoTls).await.map_err(failure)?;
             tokio::spawn(connection);

@@ -1,6 +1,7 @@
 //! TLS settings: verified by default, plaintext only when asked for.
 
-use rotation::BackendError;
+use crate::secret::DatabaseSecret;
+use rotation::{BackendError, CredentialRole};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
@@ -123,6 +124,21 @@ impl TlsSettings {
             (TlsMode::Disable, Some(true)) => true,
             (TlsMode::Disable, _) => false,
         }
+    }
+
+    /// Whether to log in to `secret`'s server with TLS; when not, logs the
+    /// plaintext connection as a warning naming the server and `role`.
+    pub fn use_tls_for(&self, secret: &DatabaseSecret, role: CredentialRole) -> bool {
+        let tls = self.use_tls(secret.ssl);
+        if !tls {
+            tracing::warn!(
+                host = %secret.host,
+                port = secret.port,
+                credential = %role,
+                "connecting WITHOUT TLS: the secret says \"ssl\": false or TLS_MODE=disable"
+            );
+        }
+        tls
     }
 
     /// The rustls client configuration (certificate and host name verified).
