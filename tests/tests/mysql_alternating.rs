@@ -3,7 +3,7 @@
 //! requirements follow the current user, odd names survive, limits hold.
 
 use serde_json::{json, Value};
-use testkit::mariadb::{account, identifier};
+use testkit::mariadb::{account, identifier, literal};
 use testkit::{MariaDbWorld, TestDatabase};
 
 const FUNCTION: &str = "rotate-mysql";
@@ -102,11 +102,11 @@ async fn grants(world: &MariaDbWorld, user: &str) -> Vec<String> {
 
 /// `user`'s TLS requirement (`mysql.user.ssl_type`).
 async fn ssl_type(world: &MariaDbWorld, user: &str) -> String {
-    let escaped = user.replace('\\', "\\\\").replace('\'', "''");
     world
         .db
         .query(&format!(
-            "SELECT ssl_type FROM mysql.user WHERE User = '{escaped}' AND Host = '%'"
+            "SELECT ssl_type FROM mysql.user WHERE User = {} AND Host = '%'",
+            literal(user)
         ))
         .await
         .first()
@@ -115,11 +115,11 @@ async fn ssl_type(world: &MariaDbWorld, user: &str) -> String {
 }
 
 async fn user_exists(world: &MariaDbWorld, user: &str) -> bool {
-    let escaped = user.replace('\\', "\\\\").replace('\'', "''");
     !world
         .db
         .query(&format!(
-            "SELECT 1 FROM mysql.user WHERE User = '{escaped}'"
+            "SELECT 1 FROM mysql.user WHERE User = {}",
+            literal(user)
         ))
         .await
         .is_empty()

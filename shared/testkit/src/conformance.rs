@@ -11,6 +11,26 @@ use serde_json::{json, Value};
 
 const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 
+/// Asserts that `user` has not logged in to the server (no login in its
+/// log: the function must not have fallen back to an unverified
+/// connection), then that it does log in with `password` and that the log
+/// shows it, so the first check could have seen a login.
+pub async fn assert_never_logged_in<D: TestDatabase>(world: &World<D>, user: &str, password: &str) {
+    let logged_in = D::login_log_marker(user);
+    assert!(
+        !world.db.log_text().contains(&logged_in),
+        "{user} logged in: the function connected without verified TLS"
+    );
+    assert!(
+        world.db.can_login(user, password).await,
+        "{user} cannot log in"
+    );
+    assert!(
+        world.db.log_text().contains(&logged_in),
+        "the server log format changed: the check above proves nothing"
+    );
+}
+
 /// The `password` field of a secret value.
 pub fn password_of(value: &Value) -> String {
     value["password"].as_str().expect("a password").to_owned()
@@ -432,21 +452,7 @@ pub async fn failures_say_which_credential_failed_and_why<D: TestDatabase>(funct
     assert!(error.contains("TLS failure"), "{error}");
     assert!(error.contains("current credential"), "{error}");
     // The function never fell back to plaintext: the user never logged in.
-    let logged_in = D::login_log_marker("untrusted");
-    assert!(
-        !world.db.log_text().contains(&logged_in),
-        "the function logged in without verified TLS"
-    );
-    assert!(
-        world
-            .db
-            .can_login("untrusted", "untrusted-Password-1")
-            .await
-    );
-    assert!(
-        world.db.log_text().contains(&logged_in),
-        "the server log format changed: the check above proves nothing"
-    );
+    assert_never_logged_in(&world, "untrusted", "untrusted-Password-1").await;
 
     // Only "ssl": false opts into plaintext, with a warning in the log.
     let mut value = world.db_secret("untrusted", "untrusted-Password-1");

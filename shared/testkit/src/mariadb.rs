@@ -4,7 +4,7 @@
 
 use crate::certs::TestCa;
 use crate::database::ServerOptions;
-use crate::tools::{free_port, read_tail, spawn_listening, Guard, SETUP_HINT};
+use crate::tools::{free_port, random_token, read_tail, spawn_listening, Guard, SETUP_HINT};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, SslOpts};
 use sha1::{Digest, Sha1};
@@ -124,10 +124,6 @@ fn template_datadir(run_as: &str) -> PathBuf {
         last_error = read_tail(&log);
     }
     panic!("mariadb-install-db failed three times:\n{last_error}");
-}
-
-fn random_token() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
 }
 
 impl EphemeralMariaDb {

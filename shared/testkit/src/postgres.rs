@@ -3,7 +3,7 @@
 
 use crate::certs::TestCa;
 use crate::database::ServerOptions;
-use crate::tools::{free_port, read_tail, wait_for_port, Guard, SETUP_HINT};
+use crate::tools::{free_port, random_token, read_tail, wait_for_port, Guard, SETUP_HINT};
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -95,11 +95,6 @@ fn command(program: PathBuf, identity: Option<(u32, u32)>) -> Command {
     }
     cmd.env_remove("PGDATA");
     cmd
-}
-
-/// A random password for the superuser (test-only, never a rotated secret).
-fn random_token() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
 }
 
 impl EphemeralPostgres {

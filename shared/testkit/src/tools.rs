@@ -69,6 +69,12 @@ pub fn function_binary(name: &str) -> PathBuf {
     path
 }
 
+/// A random token for test-only passwords and file names (never a rotated
+/// secret).
+pub fn random_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding a port on 127.0.0.1");
