@@ -61,14 +61,13 @@ impl DatabaseSettings {
         Self::from_lookup(default_exclude, |name| std::env::var(name).ok())
     }
 
-    /// As [`DatabaseSettings::from_env`], reading variables through `lookup`
-    /// (TLS settings always come from the process environment).
+    /// As [`DatabaseSettings::from_env`], reading variables through `lookup`.
     pub fn from_lookup(
         default_exclude: &str,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, BackendError> {
         let policy = PasswordPolicy::from_lookup(&lookup, default_exclude)?;
-        let tls = TlsSettings::from_env()?;
+        let tls = TlsSettings::from_lookup(&lookup)?;
         let connect_timeout = match lookup(CONNECT_TIMEOUT_VAR) {
             None => DEFAULT_CONNECT_TIMEOUT,
             Some(raw) => parse_seconds(CONNECT_TIMEOUT_VAR, &raw)?,

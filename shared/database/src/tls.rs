@@ -62,9 +62,13 @@ impl std::fmt::Debug for TlsSettings {
 impl TlsSettings {
     /// Settings from `TLS_MODE` and `TLS_EXTRA_CA_FILE`.
     pub fn from_env() -> Result<Self, BackendError> {
-        let mode = TlsMode::parse(&std::env::var(TLS_MODE_VAR).unwrap_or_default())?;
-        let extra = std::env::var(EXTRA_CA_VAR)
-            .ok()
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// As [`TlsSettings::from_env`], reading variables through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, BackendError> {
+        let mode = TlsMode::parse(&lookup(TLS_MODE_VAR).unwrap_or_default())?;
+        let extra = lookup(EXTRA_CA_VAR)
             .filter(|v| !v.trim().is_empty())
             .map(PathBuf::from);
         Self::new(mode, extra)
