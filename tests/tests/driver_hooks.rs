@@ -93,8 +93,7 @@ async fn rotate_in_process(world: &PostgresWorld, backend: &Recorder, secret: &s
         if step == Step::Finish {
             world.emulator.reset_calls().await;
         }
-        let mut arn = None;
-        let outcome = rotate(backend, &backend.secrets, &event, &mut arn)
+        let outcome = rotate(backend, &backend.secrets, &event)
             .await
             .unwrap_or_else(|e| panic!("{step}: {e}"));
         assert_eq!(outcome, StepOutcome::Done, "{step}");

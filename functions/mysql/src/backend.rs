@@ -110,10 +110,7 @@ async fn session(conn: &mut Conn) -> Result<Session, BackendError> {
             "reading the server version".to_owned(),
             &[],
         ))?;
-    let row = row.ok_or_else(|| BackendError::Operation {
-        action: "reading the server version".to_owned(),
-        detail: "no row".to_owned(),
-    })?;
+    let row = row.ok_or_else(|| BackendError::operation("reading the server version", "no row"))?;
     let account = text(row.as_ref(2));
     let (user, host) = account
         .rsplit_once('@')
@@ -191,7 +188,7 @@ impl Engine for MySqlEngine {
         role: CredentialRole,
         settings: &DatabaseSettings,
     ) -> Result<Conn, CredentialFailure> {
-        connect(secret, role, &settings.tls, settings.connect_timeout).await
+        connect(secret, role, &settings.tls).await
     }
 
     async fn set_own_password(
@@ -265,9 +262,8 @@ impl Engine for MySqlEngine {
         }
 
         let read = |lines: Vec<String>, who: &str| {
-            grants::parse(&lines, who, host).map_err(|e| BackendError::Operation {
-                action: format!("reading the grants of {who:?}"),
-                detail: e.to_string(),
+            grants::parse(&lines, who, host).map_err(|e| {
+                BackendError::operation(format!("reading the grants of {who:?}"), e.to_string())
             })
         };
         let wanted = read(show_grants(admin, user, host).await?, user)?;

@@ -5,8 +5,8 @@ use database::{DatabaseSecret, TlsSettings};
 use mysql_async::{Conn, OptsBuilder, SslOpts};
 use rotation::{BackendError, CredentialFailure, CredentialRole, FailureKind};
 use secrecy::ExposeSecret;
+use std::borrow::Cow;
 use std::error::Error as StdError;
-use std::time::Duration;
 
 /// ER_ACCESS_DENIED_ERROR: wrong user or password.
 const ACCESS_DENIED: u16 = 1045;
@@ -69,18 +69,19 @@ pub fn statement_error<'a>(
 ) -> impl Fn(mysql_async::Error) -> BackendError + 'a {
     move |e| BackendError::Operation {
         action: action.clone(),
-        detail: format!("{}: {}", classify(&e), describe(&e, secrets)),
+        kind: classify(&e),
+        detail: describe(&e, secrets),
     }
 }
 
 /// Logs in with `secret` as `role`: TLS with a verified certificate unless
 /// the secret says `"ssl": false` (or `TLS_MODE=disable`), never the unix
-/// socket, never a silent fallback to plaintext.
+/// socket, never a silent fallback to plaintext. The whole login is bounded
+/// by the caller (`database::DatabaseBackend::login`).
 pub async fn connect(
     secret: &DatabaseSecret,
     role: CredentialRole,
     tls: &TlsSettings,
-    timeout: Duration,
 ) -> Result<Conn, CredentialFailure> {
     let mut opts = OptsBuilder::default()
         .ip_or_hostname(secret.host.clone())
@@ -91,10 +92,20 @@ pub async fn connect(
         .prefer_socket(false)
         .stmt_cache_size(0);
     if tls.use_tls_for(secret, role) {
-        let mut ssl = SslOpts::default();
-        if let Some(path) = &tls.extra_ca_file {
-            ssl = ssl.with_root_certs(vec![path.clone().into()]);
-        }
+        // The same CAs as every other function: public roots (the driver's
+        // built-in webpki roots) only when trusted, plus the RDS bundle and
+        // the extra file as PEM.
+        let ssl = SslOpts::default()
+            .with_disable_built_in_roots(!tls.public_roots)
+            .with_root_certs(
+                tls.pem_bundles()
+                    .into_iter()
+                    .map(|pem| match pem {
+                        Cow::Borrowed(built_in) => built_in.into(),
+                        Cow::Owned(read) => read.into(),
+                    })
+                    .collect(),
+            );
         opts = opts.ssl_opts(ssl);
     }
     let failure = |kind: FailureKind, detail: String| CredentialFailure {
@@ -103,15 +114,10 @@ pub async fn connect(
         kind,
         detail,
     };
-    match tokio::time::timeout(timeout, Conn::new(opts)).await {
-        Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(error)) => Err(failure(
+    Conn::new(opts).await.map_err(|error| {
+        failure(
             classify(&error),
             describe(&error, &[secret.password.expose_secret()]),
-        )),
-        Err(_) => Err(failure(
-            FailureKind::Timeout,
-            format!("no answer within {} s", timeout.as_secs()),
-        )),
-    }
+        )
+    })
 }

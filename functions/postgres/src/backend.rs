@@ -1,6 +1,6 @@
 //! The PostgreSQL engine: logging in, the password statement, cloning a user.
 
-use crate::connect::{connect, describe, statement_error};
+use crate::connect::{connect, statement_error};
 use database::alternating::{NameLimit, NameUnit};
 use database::{DatabaseBackend, DatabaseSecret, DatabaseSettings, Engine, SecretShape};
 use postgres_protocol::escape::{escape_identifier, escape_literal};
@@ -124,10 +124,7 @@ impl Engine for PostgresEngine {
         let row = conn
             .query_one("SELECT current_user::text", &[])
             .await
-            .map_err(|e| BackendError::Operation {
-                action: "running a test query".to_owned(),
-                detail: describe(&e),
-            })?;
+            .map_err(statement_error("running a test query".to_owned()))?;
         Ok(row.get(0))
     }
 }

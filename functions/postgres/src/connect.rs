@@ -68,11 +68,15 @@ pub fn describe(error: &tokio_postgres::Error) -> String {
 pub fn statement_error(action: String) -> impl Fn(tokio_postgres::Error) -> BackendError {
     move |e| BackendError::Operation {
         action: action.clone(),
-        detail: format!("{}: {}", classify(&e), describe(&e)),
+        kind: classify(&e),
+        detail: describe(&e),
     }
 }
 
 /// Logs in with `secret` as `role`; the connection runs in its own task.
+/// `timeout` bounds each TCP connect; the whole login is bounded by the
+/// caller (`database::DatabaseBackend::login`: `CONNECT_TIMEOUT_SECONDS` and
+/// the invocation's deadline).
 pub async fn connect(
     secret: &DatabaseSecret,
     role: CredentialRole,
@@ -94,29 +98,16 @@ pub async fn connect(
         kind: classify(&error),
         detail: describe(&error),
     };
-    let attempt = async {
-        if tls.use_tls_for(secret, role) {
-            config.ssl_mode(tokio_postgres::config::SslMode::Require);
-            let connector = MakeRustlsConnect::new(tls.client_config().clone());
-            let (client, connection) = config.connect(connector).await.map_err(failure)?;
-            tokio::spawn(connection);
-            Ok(client)
-        } else {
-            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
-            let (client, connection) = config.connect(NoTls).await.map_err(failure)?;
-            tokio::spawn(connection);
-            Ok(client)
-        }
-    };
-    // The connect timeout covers each TCP connect; this one covers the whole
-    // login (TLS handshake and authentication included).
-    match tokio::time::timeout(timeout * 2, attempt).await {
-        Ok(result) => result,
-        Err(_) => Err(CredentialFailure {
-            role,
-            target: secret.target(),
-            kind: FailureKind::Timeout,
-            detail: format!("no answer within {} s", (timeout * 2).as_secs()),
-        }),
+    if tls.use_tls_for(secret, role) {
+        config.ssl_mode(tokio_postgres::config::SslMode::Require);
+        let connector = MakeRustlsConnect::new(tls.client_config().clone());
+        let (client, connection) = config.connect(connector).await.map_err(failure)?;
+        tokio::spawn(connection);
+        Ok(client)
+    } else {
+        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        let (client, connection) = config.connect(NoTls).await.map_err(failure)?;
+        tokio::spawn(connection);
+        Ok(client)
     }
 }

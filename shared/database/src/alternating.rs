@@ -102,7 +102,13 @@ pub async fn admin_credential(
     let value = secrets
         .get_value(arn, None, AWSCURRENT)
         .await
-        .map_err(|e| admin_error(format!("cannot be read: {}", e.message)))?
+        .map_err(|e| {
+            if e.out_of_time {
+                BackendError::SecretsManager(e)
+            } else {
+                admin_error(format!("cannot be read: {}", e.message))
+            }
+        })?
         .ok_or_else(|| admin_error("has no AWSCURRENT value".to_owned()))?;
     let admin = DatabaseSecret::parse_admin(&value.value, child.shape)
         .map_err(|e| admin_error(e.to_string()))?;
@@ -114,7 +120,14 @@ pub async fn admin_credential(
             .await
             .map_err(|e| admin_error(format!("cannot be described: {}", e.message)))?;
         let client = rds_client.await;
-        match rds::resolve(&client, &meta.tags, child.shape.default_port).await? {
+        let lookup = rds::resolve(&client, &meta.tags, child.shape.default_port);
+        let found = rotation::deadline::within(None, lookup)
+            .await
+            .map_err(|source| BackendError::OutOfTime {
+                operation: "looking up the admin secret's database with the RDS API".to_owned(),
+                source,
+            })??;
+        match found {
             Some(endpoint) => (endpoint.host, endpoint.port, endpoint.accepted_hosts),
             None => {
                 return Err(admin_error(format!(

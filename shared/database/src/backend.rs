@@ -9,7 +9,7 @@ use crate::alternating::{
 use crate::secret::{DatabaseSecret, SecretShape};
 use crate::settings::{DatabaseSettings, Strategy};
 use rotation::{
-    Backend, BackendError, CreateContext, CredentialFailure, CredentialRole, FailureKind,
+    deadline, Backend, BackendError, CreateContext, CredentialFailure, CredentialRole, FailureKind,
     SetContext, SetOutcome,
 };
 use secrecy::SecretString;
@@ -118,12 +118,24 @@ impl<E: Engine> DatabaseBackend<E> {
             .clone()
     }
 
-    async fn login(
+    /// Logs in with `secret` as `role`. The whole login (TCP connect, TLS
+    /// handshake, authentication) gets `CONNECT_TIMEOUT_SECONDS`, and never
+    /// more than the invocation has left: one rule for every engine.
+    pub async fn login(
         &self,
         secret: &DatabaseSecret,
         role: CredentialRole,
     ) -> Result<E::Conn, CredentialFailure> {
-        self.engine.login(secret, role, &self.settings).await
+        let attempt = self.engine.login(secret, role, &self.settings);
+        match deadline::within(Some(self.settings.connect_timeout), attempt).await {
+            Ok(result) => result,
+            Err(out_of_time) => Err(CredentialFailure {
+                role,
+                target: secret.target(),
+                kind: FailureKind::Timeout,
+                detail: format!("logging in: {out_of_time}"),
+            }),
+        }
     }
 
     async fn set_single_user(
@@ -176,7 +188,11 @@ impl<E: Engine> DatabaseBackend<E> {
         let Some(mut conn) = conn else {
             return Err(BackendError::Credentials(failures));
         };
-        self.engine.set_own_password(&mut conn, pending).await?;
+        within(
+            "setting the password",
+            self.engine.set_own_password(&mut conn, pending),
+        )
+        .await?;
         Ok(SetOutcome::Changed)
     }
 
@@ -207,9 +223,12 @@ impl<E: Engine> DatabaseBackend<E> {
             .login(&admin, CredentialRole::Admin)
             .await
             .map_err(BackendError::credential)?;
-        self.engine
-            .clone_user(&mut admin_conn, &mut current_conn, current, pending)
-            .await?;
+        within(
+            "making the other user of the pair",
+            self.engine
+                .clone_user(&mut admin_conn, &mut current_conn, current, pending),
+        )
+        .await?;
         Ok(SetOutcome::Changed)
     }
 }
@@ -256,12 +275,12 @@ impl<E: Engine> Backend for DatabaseBackend<E> {
             .login(pending, CredentialRole::Pending)
             .await
             .map_err(BackendError::credential)?;
-        let user = self.engine.session_user(&mut conn).await?;
+        let user = within("running a test query", self.engine.session_user(&mut conn)).await?;
         if user != pending.username {
-            return Err(BackendError::Operation {
-                action: "running a test query".to_owned(),
-                detail: format!("logged in as {user:?}, expected {:?}", pending.username),
-            });
+            return Err(BackendError::operation(
+                "running a test query",
+                format!("logged in as {user:?}, expected {:?}", pending.username),
+            ));
         }
         Ok(())
     }
@@ -274,6 +293,24 @@ impl<E: Engine> Backend for DatabaseBackend<E> {
         if self.alternates(current) {
             return Ok(());
         }
-        self.engine.after_finish(current, &self.settings).await
+        within(
+            "the clean-up after finishSecret",
+            self.engine.after_finish(current, &self.settings),
+        )
+        .await
     }
+}
+
+/// Runs a backend operation (statements after login) within the
+/// invocation's remaining time; running out is an error naming `operation`.
+async fn within<T>(
+    operation: &str,
+    work: impl std::future::Future<Output = Result<T, BackendError>>,
+) -> Result<T, BackendError> {
+    deadline::within(None, work)
+        .await
+        .map_err(|source| BackendError::OutOfTime {
+            operation: operation.to_owned(),
+            source,
+        })?
 }

@@ -1,18 +1,36 @@
 //! TLS settings: verified by default, plaintext only when asked for.
+//!
+//! What a function trusts, in this order (each can be switched off):
+//! 1. the public roots of the Mozilla root programme (`webpki-roots`),
+//!    `TLS_PUBLIC_ROOTS` (default `true`);
+//! 2. the Amazon RDS certificate authorities, built into the binary from
+//!    `rds-ca/global-bundle.pem`, `TLS_RDS_ROOTS` (default `true`);
+//! 3. the CAs in the PEM file `TLS_EXTRA_CA_FILE`, if set.
+//!
+//! A certificate is accepted when its chain ends in any of them and it names
+//! the host the secret names.
 
 use crate::secret::DatabaseSecret;
 use rotation::{BackendError, CredentialRole};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
-use std::path::PathBuf;
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Environment variable choosing the TLS mode (see [`TlsMode`]).
 pub const TLS_MODE_VAR: &str = "TLS_MODE";
-/// Environment variable naming a PEM file of extra CA certificates to trust
-/// (e.g. the RDS CA bundle shipped in the deployment package).
+/// Environment variable naming a PEM file of extra CA certificates to trust.
 pub const EXTRA_CA_VAR: &str = "TLS_EXTRA_CA_FILE";
+/// Environment variable: whether to trust the public (Mozilla) roots.
+pub const PUBLIC_ROOTS_VAR: &str = "TLS_PUBLIC_ROOTS";
+/// Environment variable: whether to trust the built-in Amazon RDS CAs.
+pub const RDS_ROOTS_VAR: &str = "TLS_RDS_ROOTS";
+
+/// The Amazon RDS CA bundle (`global-bundle.pem`), built into the binary.
+/// Where it comes from and how to refresh it: `shared/database/rds-ca/README.md`.
+pub const RDS_CA_BUNDLE: &str = include_str!("../rds-ca/global-bundle.pem");
 
 /// How the function decides between TLS and plaintext.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +58,28 @@ impl TlsMode {
     }
 }
 
+/// Which certificate authorities a function trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustSources {
+    /// The Mozilla root programme's public roots.
+    pub public_roots: bool,
+    /// The built-in Amazon RDS CAs ([`RDS_CA_BUNDLE`]).
+    pub rds_roots: bool,
+    /// A PEM file of more CAs.
+    pub extra_ca_file: Option<PathBuf>,
+}
+
+impl Default for TrustSources {
+    /// Public roots and RDS CAs, no extra file.
+    fn default() -> Self {
+        Self {
+            public_roots: true,
+            rds_roots: true,
+            extra_ca_file: None,
+        }
+    }
+}
+
 /// The function's TLS configuration.
 #[derive(Clone)]
 pub struct TlsSettings {
@@ -47,6 +87,12 @@ pub struct TlsSettings {
     pub mode: TlsMode,
     /// The extra CA file, if any.
     pub extra_ca_file: Option<PathBuf>,
+    /// Whether the public roots are trusted.
+    pub public_roots: bool,
+    /// Whether the built-in RDS CAs are trusted.
+    pub rds_roots: bool,
+    /// The extra CA file's contents, read once at start.
+    extra_pem: Option<Arc<[u8]>>,
     config: Arc<ClientConfig>,
 }
 
@@ -54,13 +100,56 @@ impl std::fmt::Debug for TlsSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsSettings")
             .field("mode", &self.mode)
+            .field("public_roots", &self.public_roots)
+            .field("rds_roots", &self.rds_roots)
             .field("extra_ca_file", &self.extra_ca_file)
             .finish_non_exhaustive()
     }
 }
 
+/// Adds every certificate of the PEM text `pem` (from `source`, for
+/// messages) to `roots`; returns how many. Expired CAs are kept (a verifier
+/// never chains to them); a certificate that cannot be a trust anchor, or a
+/// source without any certificate, is an error naming `source`.
+pub fn add_pem_roots(
+    roots: &mut RootCertStore,
+    pem: &[u8],
+    source: &str,
+) -> Result<usize, BackendError> {
+    let mut added = 0;
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| BackendError::Config(format!("{source}: bad PEM: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| BackendError::Config(format!("{source}: unusable certificate: {e}")))?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err(BackendError::Config(format!(
+            "{source}: no certificate found"
+        )));
+    }
+    Ok(added)
+}
+
+fn read_extra_ca(path: &Path) -> Result<Vec<u8>, BackendError> {
+    std::fs::read(path).map_err(|e| {
+        BackendError::Config(format!(
+            "{EXTRA_CA_VAR}: cannot read {}: {e}",
+            path.display()
+        ))
+    })
+}
+
+fn flag(lookup: &impl Fn(&str) -> Option<String>, var: &str) -> bool {
+    lookup(var)
+        .filter(|v| !v.trim().is_empty())
+        .is_none_or(|v| password::parse_bool(&v))
+}
+
 impl TlsSettings {
-    /// Settings from `TLS_MODE` and `TLS_EXTRA_CA_FILE`.
+    /// Settings from `TLS_MODE`, `TLS_PUBLIC_ROOTS`, `TLS_RDS_ROOTS` and
+    /// `TLS_EXTRA_CA_FILE`.
     pub fn from_env() -> Result<Self, BackendError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -68,40 +157,56 @@ impl TlsSettings {
     /// As [`TlsSettings::from_env`], reading variables through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, BackendError> {
         let mode = TlsMode::parse(&lookup(TLS_MODE_VAR).unwrap_or_default())?;
-        let extra = lookup(EXTRA_CA_VAR)
-            .filter(|v| !v.trim().is_empty())
-            .map(PathBuf::from);
-        Self::new(mode, extra)
+        let trust = TrustSources {
+            public_roots: flag(&lookup, PUBLIC_ROOTS_VAR),
+            rds_roots: flag(&lookup, RDS_ROOTS_VAR),
+            extra_ca_file: lookup(EXTRA_CA_VAR)
+                .filter(|v| !v.trim().is_empty())
+                .map(PathBuf::from),
+        };
+        Self::with_trust(mode, trust)
     }
 
-    /// Settings trusting the Mozilla root programme (webpki-roots) plus the
-    /// certificates in `extra_ca_file`.
+    /// Settings trusting the public roots, the RDS CAs and the certificates
+    /// in `extra_ca_file`.
     pub fn new(mode: TlsMode, extra_ca_file: Option<PathBuf>) -> Result<Self, BackendError> {
-        let mut roots = RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        Self::with_trust(
+            mode,
+            TrustSources {
+                extra_ca_file,
+                ..TrustSources::default()
+            },
+        )
+    }
+
+    /// Settings trusting what `trust` says. Trusting nothing at all is an
+    /// error (unless TLS is off), naming the variables.
+    pub fn with_trust(mode: TlsMode, trust: TrustSources) -> Result<Self, BackendError> {
+        let mut roots = RootCertStore::empty();
+        if trust.public_roots {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        if trust.rds_roots {
+            add_pem_roots(
+                &mut roots,
+                RDS_CA_BUNDLE.as_bytes(),
+                "the built-in RDS CA bundle",
+            )?;
+        }
+        let extra_pem = match &trust.extra_ca_file {
+            None => None,
+            Some(path) => {
+                let pem = read_extra_ca(path)?;
+                let source = format!("{EXTRA_CA_VAR} {}", path.display());
+                add_pem_roots(&mut roots, &pem, &source)?;
+                Some(Arc::from(pem))
+            }
         };
-        if let Some(path) = &extra_ca_file {
-            let shown = path.display();
-            let mut added = 0;
-            let certs = CertificateDer::pem_file_iter(path).map_err(|e| {
-                BackendError::Config(format!("{EXTRA_CA_VAR}: cannot read {shown}: {e}"))
-            })?;
-            for cert in certs {
-                let cert = cert.map_err(|e| {
-                    BackendError::Config(format!("{EXTRA_CA_VAR}: bad PEM in {shown}: {e}"))
-                })?;
-                roots.add(cert).map_err(|e| {
-                    BackendError::Config(format!(
-                        "{EXTRA_CA_VAR}: unusable certificate in {shown}: {e}"
-                    ))
-                })?;
-                added += 1;
-            }
-            if added == 0 {
-                return Err(BackendError::Config(format!(
-                    "{EXTRA_CA_VAR}: no certificate found in {shown}"
-                )));
-            }
+        if roots.is_empty() && mode != TlsMode::Disable {
+            return Err(BackendError::Config(format!(
+                "TLS trusts no certificate authority: {PUBLIC_ROOTS_VAR} and {RDS_ROOTS_VAR} \
+                 are false and {EXTRA_CA_VAR} is not set"
+            )));
         }
         // Drivers that build their own rustls configuration (mysql_async) use
         // the process default; make it ring, as ours, whatever else is linked.
@@ -114,9 +219,27 @@ impl TlsSettings {
             .with_no_client_auth();
         Ok(Self {
             mode,
-            extra_ca_file,
+            extra_ca_file: trust.extra_ca_file,
+            public_roots: trust.public_roots,
+            rds_roots: trust.rds_roots,
+            extra_pem,
             config: Arc::new(config),
         })
+    }
+
+    /// The PEM bundles trusted besides the public roots (the RDS CAs and
+    /// the extra file, as enabled), for drivers that take PEM rather than a
+    /// rustls configuration. Trust the public roots too exactly when
+    /// [`TlsSettings::public_roots`] is set.
+    pub fn pem_bundles(&self) -> Vec<Cow<'static, [u8]>> {
+        let mut bundles = Vec::new();
+        if self.rds_roots {
+            bundles.push(Cow::Borrowed(RDS_CA_BUNDLE.as_bytes()));
+        }
+        if let Some(pem) = &self.extra_pem {
+            bundles.push(Cow::Owned(pem.to_vec()));
+        }
+        bundles
     }
 
     /// Whether to use TLS for a secret whose `ssl` field is `ssl`.
@@ -192,5 +315,68 @@ mod tests {
             .to_string();
         let _ = std::fs::remove_file(&empty);
         assert!(err.contains("no certificate"), "{err}");
+    }
+
+    #[test]
+    fn the_rds_bundle_is_built_in_and_holds_the_g1_roots() {
+        let mut roots = RootCertStore::empty();
+        let count = add_pem_roots(&mut roots, RDS_CA_BUNDLE.as_bytes(), "rds").unwrap();
+        assert_eq!(count, 121, "certificates in rds-ca/global-bundle.pem");
+        for family in [
+            "Root CA RSA2048 G1",
+            "Root CA RSA4096 G1",
+            "Root CA ECC384 G1",
+        ] {
+            let regions = roots
+                .roots
+                .iter()
+                .filter(|anchor| {
+                    anchor
+                        .subject
+                        .as_ref()
+                        .windows(family.len())
+                        .any(|w| w == family.as_bytes())
+                })
+                .count();
+            assert!(regions >= 30, "{family}: only {regions} regions");
+        }
+        // Trusted by default, beside the public roots.
+        let settings = TlsSettings::new(TlsMode::Auto, None).unwrap();
+        assert!(settings.public_roots && settings.rds_roots);
+        assert_eq!(settings.pem_bundles().len(), 1);
+    }
+
+    #[test]
+    fn trust_sources_are_switched_by_their_variables() {
+        let lookup = |pairs: Vec<(&'static str, &'static str)>| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let rds_only = TlsSettings::from_lookup(lookup(vec![(PUBLIC_ROOTS_VAR, "false")])).unwrap();
+        assert!(!rds_only.public_roots && rds_only.rds_roots);
+        let public_only = TlsSettings::from_lookup(lookup(vec![(RDS_ROOTS_VAR, "no")])).unwrap();
+        assert!(public_only.public_roots && !public_only.rds_roots);
+        assert!(public_only.pem_bundles().is_empty());
+        let err = TlsSettings::from_lookup(lookup(vec![
+            (PUBLIC_ROOTS_VAR, "false"),
+            (RDS_ROOTS_VAR, "false"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("trusts no certificate authority") && err.contains(EXTRA_CA_VAR),
+            "{err}"
+        );
+        // With TLS off, trusting nothing is allowed.
+        TlsSettings::from_lookup(lookup(vec![
+            (PUBLIC_ROOTS_VAR, "false"),
+            (RDS_ROOTS_VAR, "false"),
+            (TLS_MODE_VAR, "disable"),
+        ]))
+        .unwrap();
     }
 }

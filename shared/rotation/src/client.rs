@@ -1,5 +1,6 @@
 //! The Secrets Manager calls a rotation makes, on the AWS SDK for Rust.
 
+use crate::deadline;
 use crate::error::SecretsManagerError;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use aws_sdk_secretsmanager::Client;
@@ -90,7 +91,25 @@ where
         operation,
         secret: secret.to_owned(),
         message: DisplayErrorContext(err).to_string(),
+        out_of_time: false,
     }
+}
+
+/// Runs one API call within the invocation's remaining time (the SDK's own
+/// retries included); running out is an error naming the call.
+async fn timed<F: std::future::Future>(
+    operation: &'static str,
+    secret: &str,
+    call: F,
+) -> Result<F::Output, SecretsManagerError> {
+    deadline::within(None, call)
+        .await
+        .map_err(|out_of_time| SecretsManagerError {
+            operation,
+            secret: secret.to_owned(),
+            message: out_of_time.to_string(),
+            out_of_time: true,
+        })
 }
 
 impl SecretsManager {
@@ -119,12 +138,9 @@ impl SecretsManager {
 
     /// `DescribeSecret`.
     pub async fn describe(&self, secret_id: &str) -> Result<SecretMetadata, SecretsManagerError> {
-        let out = self
-            .client
-            .describe_secret()
-            .secret_id(secret_id)
-            .send()
-            .await
+        let call = self.client.describe_secret().secret_id(secret_id).send();
+        let out = timed("DescribeSecret", secret_id, call)
+            .await?
             .map_err(|e| sdk_error("DescribeSecret", secret_id, e))?;
         Ok(SecretMetadata {
             arn: out.arn().unwrap_or(secret_id).to_owned(),
@@ -151,14 +167,14 @@ impl SecretsManager {
         version_id: Option<&str>,
         stage: &str,
     ) -> Result<Option<SecretValue>, SecretsManagerError> {
-        let result = self
+        let call = self
             .client
             .get_secret_value()
             .secret_id(secret_id)
             .set_version_id(version_id.map(str::to_owned))
             .version_stage(stage)
-            .send()
-            .await;
+            .send();
+        let result = timed("GetSecretValue", secret_id, call).await?;
         let out = match result {
             Ok(out) => out,
             Err(err) => {
@@ -183,6 +199,7 @@ impl SecretsManager {
                 message: format!(
                     "version {version} ({stage}) holds a binary value; rotation needs a JSON SecretString"
                 ),
+                out_of_time: false,
             }),
         }
     }
@@ -197,15 +214,17 @@ impl SecretsManager {
         rotation_token: Option<&str>,
     ) -> Result<(), SecretsManagerError> {
         use secrecy::ExposeSecret;
-        self.client
+        let call = self
+            .client
             .put_secret_value()
             .secret_id(secret_id)
             .client_request_token(token)
             .secret_string(value.expose_secret())
             .version_stages(AWSPENDING)
             .set_rotation_token(rotation_token.map(str::to_owned))
-            .send()
-            .await
+            .send();
+        timed("PutSecretValue", secret_id, call)
+            .await?
             .map_err(|e| sdk_error("PutSecretValue", secret_id, e))?;
         Ok(())
     }
@@ -219,14 +238,16 @@ impl SecretsManager {
         move_to: Option<&str>,
         remove_from: Option<&str>,
     ) -> Result<(), SecretsManagerError> {
-        self.client
+        let call = self
+            .client
             .update_secret_version_stage()
             .secret_id(secret_id)
             .version_stage(stage)
             .set_move_to_version_id(move_to.map(str::to_owned))
             .set_remove_from_version_id(remove_from.map(str::to_owned))
-            .send()
-            .await
+            .send();
+        timed("UpdateSecretVersionStage", secret_id, call)
+            .await?
             .map_err(|e| sdk_error("UpdateSecretVersionStage", secret_id, e))?;
         Ok(())
     }

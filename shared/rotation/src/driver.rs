@@ -91,17 +91,21 @@ impl<'a, S: Send + Sync> SetContext<'a, S> {
     pub async fn previous(&self) -> Option<&S> {
         self.previous
             .get_or_init(|| async {
-                match self.secrets.get_value(self.secret_arn, None, AWSPREVIOUS).await {
+                match self
+                    .secrets
+                    .get_value(self.secret_arn, None, AWSPREVIOUS)
+                    .await
+                {
                     Ok(Some(value)) => match (self.parse)(&value.value) {
                         Ok(previous) => Some(previous),
                         Err(error) => {
-                            tracing::warn!(secret_arn = %self.secret_arn, %error, "ignoring the AWSPREVIOUS value");
+                            tracing::warn!(%error, "ignoring the AWSPREVIOUS value");
                             None
                         }
                     },
                     Ok(None) => None,
                     Err(error) => {
-                        tracing::warn!(secret_arn = %self.secret_arn, %error, "could not read the AWSPREVIOUS value");
+                        tracing::warn!(%error, "could not read the AWSPREVIOUS value");
                         None
                     }
                 }
@@ -191,16 +195,16 @@ fn crash_point(point: &str) {
     }
 }
 
-/// Runs one step of `event` for `backend`. `arn` receives the secret's ARN as
-/// soon as it is known, for logging.
+/// Runs one step of `event` for `backend`. Once the secret's ARN is known it
+/// is recorded as `secret_arn` in the current span (the invocation's), so
+/// every later line carries the full ARN rather than the id in the event.
 pub async fn rotate<B: Backend>(
     backend: &B,
     secrets: &SecretsManager,
     event: &RotationEvent,
-    arn: &mut Option<String>,
 ) -> Result<StepOutcome, RotationError> {
     let meta = secrets.describe(&event.secret_id).await?;
-    *arn = Some(meta.arn.clone());
+    tracing::Span::current().record("secret_arn", meta.arn.as_str());
     let token = event.client_request_token.as_str();
 
     // The pre-checks, from one DescribeSecret.
@@ -381,7 +385,6 @@ async fn finish_secret<B: Backend>(
     if let Some(current) = new_current {
         if let Err(error) = backend.after_finish(&current).await {
             tracing::error!(
-                secret_arn = %meta.arn,
                 %error,
                 "the rotation finished, but the clean-up after it failed"
             );

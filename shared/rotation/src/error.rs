@@ -1,6 +1,7 @@
 //! Errors. None of them ever holds a secret value: messages name the secret,
 //! the stage, the field and the credential, never what they contain.
 
+use crate::deadline::OutOfTime;
 use password::PolicyError;
 use std::fmt;
 
@@ -58,6 +59,20 @@ impl fmt::Display for FailureKind {
     }
 }
 
+impl FailureKind {
+    /// The stable `failure_kind` word for logs and metrics.
+    pub fn code(self) -> &'static str {
+        match self {
+            FailureKind::Unreachable => "network",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Tls => "tls",
+            FailureKind::Authentication => "authentication",
+            FailureKind::Permission => "permission",
+            FailureKind::Other => "backend",
+        }
+    }
+}
+
 /// One failed attempt to use a credential.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialFailure {
@@ -99,12 +114,23 @@ pub enum BackendError {
     #[error("{}", join_failures(.0))]
     Credentials(Vec<CredentialFailure>),
     /// A statement failed after logging in.
-    #[error("{action} failed: {detail}")]
+    #[error("{action} failed: {}{detail}", kind_prefix(*.kind))]
     Operation {
         /// What was being done, e.g. `setting the password of user "app"`.
         action: String,
+        /// The class of failure ([`FailureKind::Other`] when unknown).
+        kind: FailureKind,
         /// The server's own words, free of secrets.
         detail: String,
+    },
+    /// An operation did not finish within its limit or the invocation's
+    /// remaining time.
+    #[error("{operation}: {source}")]
+    OutOfTime {
+        /// What was being done, e.g. `setting the password of user "app"`.
+        operation: String,
+        /// How much time it had, and which limit it hit.
+        source: OutOfTime,
     },
     /// The admin secret of an alternating-users rotation is unusable.
     #[error("admin secret {secret}: {reason}")]
@@ -123,6 +149,13 @@ pub enum BackendError {
     /// Reading another secret (e.g. the admin secret) failed.
     #[error("{0}")]
     SecretsManager(#[from] SecretsManagerError),
+}
+
+fn kind_prefix(kind: FailureKind) -> String {
+    match kind {
+        FailureKind::Other => String::new(),
+        kind => format!("{kind}: "),
+    }
 }
 
 fn join_failures(failures: &[CredentialFailure]) -> String {
@@ -149,6 +182,32 @@ impl BackendError {
     pub fn credential(failure: CredentialFailure) -> Self {
         BackendError::Credentials(vec![failure])
     }
+
+    /// Shorthand for an [`BackendError::Operation`] of unknown class.
+    pub fn operation(action: impl Into<String>, detail: impl Into<String>) -> Self {
+        BackendError::Operation {
+            action: action.into(),
+            kind: FailureKind::Other,
+            detail: detail.into(),
+        }
+    }
+
+    /// The stable `failure_kind` word for logs and metrics (see
+    /// [`RotationError::failure_kind`]).
+    pub fn failure_kind(&self) -> &'static str {
+        match self {
+            BackendError::InvalidJson(_) | BackendError::InvalidField { .. } => "invalid_secret",
+            // The first credential tried says most: later ones are fallbacks.
+            BackendError::Credentials(failures) => failures
+                .first()
+                .map_or("authentication", |failure| failure.kind.code()),
+            BackendError::Operation { kind, .. } => kind.code(),
+            BackendError::OutOfTime { .. } => "timeout",
+            BackendError::AdminSecret { .. } => "admin_secret",
+            BackendError::Password(_) | BackendError::Config(_) => "configuration",
+            BackendError::SecretsManager(error) => error.failure_kind(),
+        }
+    }
 }
 
 /// A Secrets Manager call failed.
@@ -161,6 +220,19 @@ pub struct SecretsManagerError {
     pub secret: String,
     /// The service's or SDK's message.
     pub message: String,
+    /// Whether the call ran out of the invocation's time.
+    pub out_of_time: bool,
+}
+
+impl SecretsManagerError {
+    /// `timeout` when the call ran out of time, else `secrets_manager`.
+    pub fn failure_kind(&self) -> &'static str {
+        if self.out_of_time {
+            "timeout"
+        } else {
+            "secrets_manager"
+        }
+    }
 }
 
 /// Why a rotation step failed. Every variant names the secret.
@@ -230,6 +302,57 @@ pub enum RotationError {
     /// A Secrets Manager call failed.
     #[error(transparent)]
     SecretsManager(#[from] SecretsManagerError),
+    /// The step did not finish within the invocation's time (a last guard:
+    /// operations inside it normally report their own timeout first).
+    #[error("secret {secret}: {step} ran out of time: {source}")]
+    OutOfTime {
+        /// The secret.
+        secret: String,
+        /// The step's name.
+        step: &'static str,
+        /// How much time it had.
+        source: OutOfTime,
+    },
+}
+
+/// Every `failure_kind` a failed step's log line can carry, for docs and
+/// tests: one stable word per class of failure.
+pub const FAILURE_KINDS: &[(&str, &str)] = &[
+    ("invalid_event", "the invocation's event is not a rotation event"),
+    ("rotation_disabled", "rotation is turned off on the secret"),
+    (
+        "secret_state",
+        "the token is not a version of the secret, is not AWSPENDING, or a value the step needs is missing",
+    ),
+    ("invalid_secret", "a stored value is not valid JSON or a field is missing or wrong"),
+    ("configuration", "a function setting (environment variable) or the password policy is unusable"),
+    ("admin_secret", "the admin secret named by masterarn is unusable"),
+    ("secrets_manager", "a Secrets Manager API call failed (permissions, network path, throttling)"),
+    ("network", "the backend did not answer: refused, no route, name not found"),
+    ("tls", "TLS failed: certificate not trusted, wrong host name, or no TLS on the server"),
+    ("timeout", "an operation or the whole step ran out of time"),
+    ("authentication", "the backend refused the user name or password"),
+    ("permission", "logged in, but not allowed to do what the step needs"),
+    ("backend", "any other error the backend reported"),
+];
+
+impl RotationError {
+    /// The stable `failure_kind` word of this failure, one of
+    /// [`FAILURE_KINDS`]: what a CloudWatch metric filter counts.
+    pub fn failure_kind(&self) -> &'static str {
+        match self {
+            RotationError::InvalidEvent(_) => "invalid_event",
+            RotationError::RotationDisabled { .. } => "rotation_disabled",
+            RotationError::UnknownVersion { .. }
+            | RotationError::NotPending { .. }
+            | RotationError::NoCurrentVersion { .. }
+            | RotationError::MissingValue { .. } => "secret_state",
+            RotationError::InvalidSecret { .. } => "invalid_secret",
+            RotationError::Step { source, .. } => source.failure_kind(),
+            RotationError::SecretsManager(error) => error.failure_kind(),
+            RotationError::OutOfTime { .. } => "timeout",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -269,6 +392,129 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "secret arn:s: the AWSCURRENT value is invalid: field `host` is missing"
+        );
+    }
+
+    #[test]
+    fn every_failure_kind_is_a_documented_word() {
+        let documented: Vec<&str> = FAILURE_KINDS.iter().map(|(k, _)| *k).collect();
+        let failure = |kind| CredentialFailure {
+            role: CredentialRole::Current,
+            target: "t".into(),
+            kind,
+            detail: "d".into(),
+        };
+        let step = |source| RotationError::Step {
+            secret: "s".into(),
+            step: "setSecret",
+            source,
+        };
+        let sm = |out_of_time| SecretsManagerError {
+            operation: "GetSecretValue",
+            secret: "s".into(),
+            message: "m".into(),
+            out_of_time,
+        };
+        let out_of_time = OutOfTime {
+            allowed: std::time::Duration::from_secs(1),
+            by_deadline: true,
+        };
+        let cases = [
+            (RotationError::InvalidEvent("x".into()), "invalid_event"),
+            (
+                RotationError::RotationDisabled { secret: "s".into() },
+                "rotation_disabled",
+            ),
+            (
+                RotationError::NotPending {
+                    secret: "s".into(),
+                    version: "v".into(),
+                },
+                "secret_state",
+            ),
+            (
+                step(BackendError::field("host", "is missing")),
+                "invalid_secret",
+            ),
+            (
+                step(BackendError::Credentials(vec![
+                    failure(FailureKind::Unreachable),
+                    failure(FailureKind::Authentication),
+                ])),
+                "network",
+            ),
+            (
+                step(BackendError::credential(failure(FailureKind::Tls))),
+                "tls",
+            ),
+            (
+                step(BackendError::credential(failure(FailureKind::Timeout))),
+                "timeout",
+            ),
+            (
+                step(BackendError::credential(failure(
+                    FailureKind::Authentication,
+                ))),
+                "authentication",
+            ),
+            (
+                step(BackendError::Operation {
+                    action: "a".into(),
+                    kind: FailureKind::Permission,
+                    detail: "d".into(),
+                }),
+                "permission",
+            ),
+            (step(BackendError::operation("a", "d")), "backend"),
+            (
+                step(BackendError::OutOfTime {
+                    operation: "o".into(),
+                    source: out_of_time,
+                }),
+                "timeout",
+            ),
+            (
+                step(BackendError::AdminSecret {
+                    secret: "a".into(),
+                    reason: "r".into(),
+                }),
+                "admin_secret",
+            ),
+            (step(BackendError::Config("c".into())), "configuration"),
+            (RotationError::SecretsManager(sm(false)), "secrets_manager"),
+            (RotationError::SecretsManager(sm(true)), "timeout"),
+            (
+                RotationError::OutOfTime {
+                    secret: "s".into(),
+                    step: "setSecret",
+                    source: out_of_time,
+                },
+                "timeout",
+            ),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(error.failure_kind(), expected, "{error}");
+            assert!(
+                documented.contains(&expected),
+                "{expected} is not documented"
+            );
+        }
+    }
+
+    #[test]
+    fn operations_name_their_class_unless_unknown() {
+        let classified = BackendError::Operation {
+            action: "setting the password".into(),
+            kind: FailureKind::Permission,
+            detail: "ERROR 1227".into(),
+        };
+        assert_eq!(
+            classified.to_string(),
+            "setting the password failed: permission denied: ERROR 1227"
+        );
+        assert_eq!(
+            BackendError::operation("running a test query", "wrong user").to_string(),
+            "running a test query failed: wrong user"
         );
     }
 }

@@ -26,6 +26,7 @@
 //! never a secret value).
 
 pub mod client;
+pub mod deadline;
 pub mod driver;
 pub mod error;
 pub mod event;
@@ -34,15 +35,17 @@ pub mod logging;
 pub use client::{
     SecretMetadata, SecretValue, SecretsManager, AWSCURRENT, AWSPENDING, AWSPREVIOUS,
 };
+pub use deadline::{Deadline, OutOfTime};
 pub use driver::{rotate, Backend, CreateContext, SetContext, SetOutcome, StepOutcome};
 pub use error::{
     BackendError, CredentialFailure, CredentialRole, FailureKind, RotationError,
-    SecretsManagerError,
+    SecretsManagerError, FAILURE_KINDS,
 };
 pub use event::{RotationEvent, Step};
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
+use tracing::Instrument;
 
 impl RotationError {
     /// A short name for the kind of failure, used as the Lambda `errorType`.
@@ -57,53 +60,135 @@ impl RotationError {
             RotationError::InvalidSecret { .. } => "InvalidSecret",
             RotationError::Step { .. } => "StepFailed",
             RotationError::SecretsManager(_) => "SecretsManagerError",
+            RotationError::OutOfTime { .. } => "OutOfTime",
         }
     }
 }
 
-/// Handles one invocation: reads the event, runs the step, logs one line.
+/// What the Lambda runtime says about one invocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// The Lambda request id.
+    pub request_id: String,
+    /// Lambda's deadline, in milliseconds since the Unix epoch.
+    pub deadline_ms: u64,
+}
+
+impl Invocation {
+    /// From the runtime's context.
+    pub fn from_context(context: &lambda_runtime::Context) -> Self {
+        Self {
+            request_id: context.request_id.clone(),
+            deadline_ms: context.deadline,
+        }
+    }
+}
+
+/// Extra time the step-level guard allows past the budget, so that an
+/// operation that ran out of time reports itself (naming what it was doing)
+/// before the guard does.
+const GUARD_GRACE: Duration = Duration::from_millis(100);
+
+/// Handles one invocation inside its own span (`request_id`, `secret_arn`,
+/// `step`, `version`: on every line logged while it runs) and time budget
+/// (Lambda's deadline less a safety margin): reads the event, runs the step,
+/// logs one line with the outcome (and on failure `failure_kind`,
+/// `error_type` and `error`).
 pub async fn handle<B: Backend>(
     backend: &B,
     secrets: &SecretsManager,
     payload: serde_json::Value,
+    invocation: &Invocation,
+) -> Result<(), RotationError> {
+    let span = tracing::info_span!(
+        "rotation",
+        request_id = %invocation.request_id,
+        secret_arn = tracing::field::Empty,
+        step = tracing::field::Empty,
+        version = tracing::field::Empty,
+    );
+    let deadline = Deadline::from_epoch_millis(invocation.deadline_ms, SystemTime::now());
+    deadline::scope(
+        deadline,
+        handle_in_span(backend, secrets, payload, deadline, invocation),
+    )
+    .instrument(span)
+    .await
+}
+
+async fn handle_in_span<B: Backend>(
+    backend: &B,
+    secrets: &SecretsManager,
+    payload: serde_json::Value,
+    deadline: Option<Deadline>,
+    invocation: &Invocation,
 ) -> Result<(), RotationError> {
     let started = Instant::now();
     let event = match RotationEvent::from_json(payload) {
         Ok(event) => event,
         Err(reason) => {
             let error = RotationError::InvalidEvent(reason);
-            tracing::error!(outcome = "failed", error = %error, "rotation step");
+            tracing::error!(
+                outcome = "failed",
+                failure_kind = error.failure_kind(),
+                error_type = error.kind(),
+                error = %error,
+                "rotation step"
+            );
             return Err(error);
         }
     };
-    let mut arn = None;
-    let result = rotate(backend, secrets, &event, &mut arn).await;
-    let secret_arn = arn.as_deref().unwrap_or(&event.secret_id);
+    let span = tracing::Span::current();
+    span.record("secret_arn", event.secret_id.as_str());
+    span.record("step", event.step.as_str());
+    span.record("version", event.client_request_token.as_str());
+    let budget_ms = deadline.map(|d| d.budget().as_millis() as u64);
+    if deadline.is_none() {
+        tracing::warn!(
+            deadline_ms = invocation.deadline_ms,
+            "the runtime gave no deadline in the future: this invocation has no time budget"
+        );
+    }
+
+    let step = rotate(backend, secrets, &event);
+    let result = match deadline {
+        None => step.await,
+        Some(deadline) => {
+            match tokio::time::timeout_at(deadline.instant() + GUARD_GRACE, step).await {
+                Ok(result) => result,
+                Err(_) => Err(RotationError::OutOfTime {
+                    secret: event.secret_id.clone(),
+                    step: event.step.as_str(),
+                    source: OutOfTime {
+                        allowed: deadline.budget(),
+                        by_deadline: true,
+                    },
+                }),
+            }
+        }
+    };
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     match &result {
         Ok(outcome) => tracing::info!(
-            secret_arn,
-            step = event.step.as_str(),
-            version = %event.client_request_token,
             outcome = outcome.as_str(),
             duration_ms,
+            budget_ms,
             "rotation step"
         ),
         Err(error) => tracing::error!(
-            secret_arn,
-            step = event.step.as_str(),
-            version = %event.client_request_token,
             outcome = "failed",
+            failure_kind = error.failure_kind(),
             error_type = error.kind(),
             error = %error,
             duration_ms,
+            budget_ms,
             "rotation step"
         ),
     }
     result.map(|_| ())
 }
 
-/// Runs `backend` as a Lambda function: sets up JSON logging, builds the
+/// Runs `backend` as a Lambda function: sets up logging, builds the
 /// Secrets Manager client once, then serves invocations until the runtime
 /// stops. A failed step is returned to Lambda with the error's kind as
 /// `errorType` and its (secret-free) message as `errorMessage`.
@@ -114,7 +199,8 @@ pub async fn run<B: Backend>(backend: B) -> Result<(), lambda_runtime::Error> {
     let secrets = &secrets;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            handle(backend, secrets, event.payload)
+            let invocation = Invocation::from_context(&event.context);
+            handle(backend, secrets, event.payload, &invocation)
                 .await
                 .map(|()| serde_json::Value::Null)
                 .map_err(|error| Diagnostic {

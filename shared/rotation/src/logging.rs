@@ -1,6 +1,24 @@
-//! JSON logging with `tracing`.
+//! Logging with `tracing`, as Lambda's advanced logging controls define it.
+//!
+//! * Format: `AWS_LAMBDA_LOG_FORMAT` (`JSON` or `Text`, any case), which
+//!   Lambda sets from the function's `LoggingConfig`. JSON writes one object
+//!   per line with `timestamp`, `level` (Lambda filters on it) and the
+//!   fields of the invocation's span (`request_id`, `secret_arn`, `step`,
+//!   `version`) at the top level of every line, warnings inside backends
+//!   included. Without the variable (a local run) the format is JSON, the
+//!   format the README's metric filters and queries are written for.
+//! * Level: `AWS_LAMBDA_LOG_LEVEL` (`TRACE` … `FATAL`), which Lambda sets
+//!   when an application log level is configured, wins; else `RUST_LOG`
+//!   (any `tracing` filter); else `info`.
 
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
+
+/// Environment variable Lambda sets to the function's log format.
+pub const LOG_FORMAT_VAR: &str = "AWS_LAMBDA_LOG_FORMAT";
+/// Environment variable Lambda sets to the function's application log level.
+pub const LOG_LEVEL_VAR: &str = "AWS_LAMBDA_LOG_LEVEL";
 
 /// Libraries whose `info` lines are noise in a rotation log; they log at `warn`
 /// unless `RUST_LOG` says otherwise.
@@ -9,47 +27,142 @@ const QUIET_LIBRARIES: &[&str] = &[
     "aws_smithy_runtime",
     "aws_smithy_runtime_api",
     "aws_sdk_secretsmanager",
+    "aws_sdk_rds",
     "lambda_runtime",
     "lambda_runtime_api_client",
     "hyper",
     "hyper_util",
     "rustls",
     "tokio_postgres",
+    "mysql_async",
 ];
 
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Plain text lines.
+    Text,
+}
+
+impl LogFormat {
+    /// The format `AWS_LAMBDA_LOG_FORMAT` asks for: `Text` (any case) for
+    /// text, anything else or nothing for JSON.
+    pub fn from_setting(value: Option<&str>) -> Self {
+        match value.map(|v| v.trim().to_ascii_lowercase()) {
+            Some(v) if v == "text" => LogFormat::Text,
+            _ => LogFormat::Json,
+        }
+    }
+}
+
 /// The directives for `level` (e.g. `info`): that level for our lines, `warn`
-/// for [`QUIET_LIBRARIES`].
+/// for [`QUIET_LIBRARIES`] (unless `level` is quieter still).
 pub fn directives(level: &str) -> String {
     let mut spec = level.to_owned();
+    let quieter = matches!(level, "error" | "off");
     for library in QUIET_LIBRARIES {
-        spec.push_str(&format!(",{library}=warn"));
+        spec.push_str(&format!(
+            ",{library}={}",
+            if quieter { level } else { "warn" }
+        ));
     }
     spec
 }
 
-/// The log filter: `RUST_LOG` if set and valid, else Lambda's
-/// `AWS_LAMBDA_LOG_LEVEL`, else `info`.
-pub fn filter() -> EnvFilter {
-    if let Ok(spec) = std::env::var("RUST_LOG") {
+/// Lambda's level names, mapped to `tracing`'s: `FATAL` is `error`.
+fn lambda_level(value: &str) -> Option<&'static str> {
+    match value.trim().to_ascii_uppercase().as_str() {
+        "TRACE" => Some("trace"),
+        "DEBUG" => Some("debug"),
+        "INFO" => Some("info"),
+        "WARN" | "WARNING" => Some("warn"),
+        "ERROR" | "FATAL" => Some("error"),
+        _ => None,
+    }
+}
+
+/// The log filter, reading variables through `lookup`:
+/// `AWS_LAMBDA_LOG_LEVEL` if set and valid, else `RUST_LOG` if set and
+/// valid, else `info`.
+pub fn filter_from(lookup: impl Fn(&str) -> Option<String>) -> EnvFilter {
+    if let Some(level) = lookup(LOG_LEVEL_VAR).as_deref().and_then(lambda_level) {
+        if let Ok(filter) = EnvFilter::try_new(directives(level)) {
+            return filter;
+        }
+    }
+    if let Some(spec) = lookup("RUST_LOG") {
         if let Ok(filter) = EnvFilter::try_new(spec) {
             return filter;
         }
     }
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .map(|l| l.to_ascii_lowercase())
-        .unwrap_or_else(|_| "info".to_owned());
-    EnvFilter::try_new(directives(&level)).unwrap_or_else(|_| EnvFilter::new(directives("info")))
+    EnvFilter::new(directives("info"))
 }
 
-/// Installs a JSON subscriber writing one object per line to stdout (which
-/// Lambda sends to CloudWatch Logs). Calling it twice is harmless.
+/// The log filter from the process environment (see [`filter_from`]).
+pub fn filter() -> EnvFilter {
+    filter_from(|name| std::env::var(name).ok())
+}
+
+/// Installs the subscriber writing to stdout (which Lambda sends to
+/// CloudWatch Logs) in the format and level Lambda's settings ask for.
+/// Calling it twice is harmless.
 pub fn init() {
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false)
-        .with_env_filter(filter())
-        .try_init();
+    let format = LogFormat::from_setting(std::env::var(LOG_FORMAT_VAR).ok().as_deref());
+    let registry = tracing_subscriber::registry().with(filter());
+    let _ = match format {
+        LogFormat::Json => registry
+            .with(
+                json_subscriber::fmt::layer()
+                    .with_target(false)
+                    .with_current_span(false)
+                    .with_span_list(false)
+                    .flatten_span_list_on_top_level(true)
+                    .flatten_event(true),
+            )
+            .try_init(),
+        LogFormat::Text => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_target(false)
+                    .with_ansi(false),
+            )
+            .try_init(),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_follow_lambdas_setting() {
+        assert_eq!(LogFormat::from_setting(Some("Text")), LogFormat::Text);
+        assert_eq!(LogFormat::from_setting(Some("TEXT")), LogFormat::Text);
+        assert_eq!(LogFormat::from_setting(Some("JSON")), LogFormat::Json);
+        assert_eq!(LogFormat::from_setting(None), LogFormat::Json);
+    }
+
+    #[test]
+    fn lambdas_level_wins_over_rust_log() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        use tracing_subscriber::filter::LevelFilter;
+        let level = |filter: EnvFilter| filter.max_level_hint();
+        let both = filter_from(env(&[(LOG_LEVEL_VAR, "WARN"), ("RUST_LOG", "trace")]));
+        assert_eq!(level(both), Some(LevelFilter::WARN));
+        let fatal = filter_from(env(&[(LOG_LEVEL_VAR, "FATAL")]));
+        assert_eq!(level(fatal), Some(LevelFilter::ERROR));
+        let rust_log = filter_from(env(&[("RUST_LOG", "debug")]));
+        assert_eq!(level(rust_log), Some(LevelFilter::DEBUG));
+        let bad = filter_from(env(&[(LOG_LEVEL_VAR, "LOUD")]));
+        assert_eq!(level(bad), Some(LevelFilter::INFO));
+    }
 }

@@ -20,6 +20,26 @@ real rotation function the way the service does:
 Each event carries a ``RotationToken``; the launcher records whether the
 function passed it on to ``PutSecretValue``.
 
+``RotateSecret`` with ``RotateImmediately=false`` tests the configuration as
+the service documents it: it makes an ``AWSPENDING`` version holding the
+current value (as moto does, and as moto's maintainers checked against the
+service), invokes only ``testSecret`` with it, then removes that version,
+whatever the outcome; the rotation date does not change.
+
+Remaining differences from the service, each on purpose:
+
+* The steps run synchronously inside ``RotateSecret``, which fails with the
+  failing step's error; the service answers at once and runs the steps
+  asynchronously (a failure shows only in the function's logs and
+  CloudTrail's ``RotationFailed``), retrying a failed rotation later. Tests
+  need the outcome, so they get it from the call.
+* A failing step stops the rotation at once; the service retries it.
+* Two ``RotateSecret`` calls of one secret can overlap (each in its own
+  request thread); the service refuses the second sooner.
+* Lambda's own timeout is not enforced here; the runtime API proxy
+  (``runtime_proxy.py``) gives each invocation a real deadline and records
+  when the function answered.
+
 Control endpoints (JSON), for tests:
 
 * ``GET /_launcher/calls``: Secrets Manager calls counted by action, and the
@@ -160,6 +180,9 @@ def rotate_secret(
         token = client_request_token
     else:
         token = str(uuid.uuid4())
+    if not rotate_immediately:
+        return test_rotation_configuration(secret, token)
+
     if token not in secret.versions:
         secret.remove_version_stages_from_old_versions(["AWSPENDING"])
         secret.versions[token] = {
@@ -168,10 +191,8 @@ def rotate_secret(
             "version_stages": ["AWSPENDING"],
         }
 
-    steps = list(STATE["steps"]) if rotate_immediately else ["testSecret"]
-    rotation_token = str(uuid.uuid4())
-    with LOCK:
-        STATE["issued_rotation_tokens"].add(rotation_token)
+    steps = list(STATE["steps"])
+    rotation_token = issue_rotation_token()
     for step in steps:
         event = {
             "Step": step,
@@ -185,6 +206,43 @@ def rotate_secret(
                 "Rotation function failed at step %s: %s" % (step, error)
             )
     secret.last_rotation_date = int(time.time())
+    return secret.to_short_dict(version_id=token)
+
+
+def issue_rotation_token():
+    rotation_token = str(uuid.uuid4())
+    with LOCK:
+        STATE["issued_rotation_tokens"].add(rotation_token)
+    return rotation_token
+
+
+def test_rotation_configuration(secret, token):
+    """RotateImmediately=false: testSecret on a copy of the current value."""
+    if token in secret.versions:
+        raise InvalidRequestException("ClientRequestToken %s is already a version of this secret." % token)
+    current = secret.versions[secret.default_version_id]
+    version = {
+        "createdate": int(time.time()),
+        "version_id": token,
+        "version_stages": ["AWSPENDING"],
+    }
+    for field in ("secret_string", "secret_binary"):
+        if current.get(field) is not None:
+            version[field] = current[field]
+    secret.remove_version_stages_from_old_versions(["AWSPENDING"])
+    secret.versions[token] = version
+    event = {
+        "Step": "testSecret",
+        "SecretId": secret.arn,
+        "ClientRequestToken": token,
+        "RotationToken": issue_rotation_token(),
+    }
+    try:
+        error = invoke(secret.rotation_lambda_arn, event)
+    finally:
+        del secret.versions[token]
+    if error is not None:
+        raise InvalidRequestException("Rotation function failed at step testSecret: %s" % error)
     return secret.to_short_dict(version_id=token)
 
 
@@ -275,6 +333,7 @@ class Launcher:
                     {
                         "calls": STATE["calls"],
                         "put_rotation_tokens": STATE["put_rotation_tokens"],
+                        "issued_rotation_tokens": sorted(STATE["issued_rotation_tokens"]),
                         "faults_injected": STATE["faults"]["injected"],
                     },
                 )

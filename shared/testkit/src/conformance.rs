@@ -587,6 +587,15 @@ macro_rules! conformance_tests {
             no_password_appears_in_any_log,
             the_sdk_endpoint_variable_works_too,
         );
+        $crate::conformance_tests!(@semantics $function, $database;
+            rotation_token_is_passed_on_and_never_logged,
+            finish_is_done_when_the_service_already_moved_the_labels,
+            rotate_immediately_false_only_tests_the_configuration,
+            a_callers_client_request_token_names_the_new_version,
+            a_step_out_of_time_says_so_before_the_deadline,
+            trusted_authorities_follow_the_settings,
+            every_log_line_names_the_invocation,
+        );
         $crate::conformance_tests!(@faults $function, $database;
             database_stops_during_set_secret,
             database_stops_during_test_secret,
@@ -610,6 +619,14 @@ macro_rules! conformance_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 $crate::conformance::$name::<$database>($function).await;
+            }
+        )*
+    };
+    (@semantics $function:expr, $database:ty; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::semantics::$name::<$database>($function).await;
             }
         )*
     };

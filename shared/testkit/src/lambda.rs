@@ -1,7 +1,16 @@
 //! The local Lambda service: `cargo lambda watch --only-lambda-apis` serves
 //! the runtime and Invoke APIs, and the real function binary runs behind it.
+//!
+//! The function reaches the runtime API through `launcher/runtime_proxy.py`,
+//! which gives each invocation a real deadline (now + the function's
+//! timeout, 30 s unless a test sets another with
+//! [`LocalLambda::set_timeout`]), as the service does: cargo lambda itself
+//! sends the constant `600000`, which is no time at all.
 
-use crate::tools::{free_port, read_tail, spawn_listening, venv_program, workspace_root, Guard};
+use crate::tools::{
+    free_port, read_tail, runtime_proxy_script, spawn_listening, venv_program, workspace_root,
+    Guard,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -21,12 +30,32 @@ impl std::fmt::Display for InvokeError {
     }
 }
 
+/// What the runtime proxy recorded about one invocation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct InvocationRecord {
+    /// The Lambda request id.
+    pub request_id: String,
+    /// The deadline the function was given (ms since the Unix epoch).
+    pub deadline_ms: u64,
+    /// When the function received the invocation.
+    pub started_ms: u64,
+    /// When it answered, if it has.
+    pub answered_ms: Option<u64>,
+    /// `response` or `error`, once it answered.
+    pub answer: Option<String>,
+}
+
+/// The function's timeout when a test sets none: the template's.
+pub const DEFAULT_TIMEOUT_SECONDS: f64 = 30.0;
+
 /// The runtime API server and one function process.
 pub struct LocalLambda {
     /// The function's name (its binary's name).
     pub name: String,
-    /// The port of the runtime and Invoke APIs.
+    /// The port of the Invoke API (cargo lambda).
     pub port: u16,
+    /// The port of the runtime API proxy the function talks to.
+    pub proxy_port: u16,
     /// The function's log (stdout and stderr).
     pub function_log: PathBuf,
     /// The runtime server's log.
@@ -36,6 +65,7 @@ pub struct LocalLambda {
     function: Option<Guard>,
     extra_instances: Vec<Guard>,
     runtime: Guard,
+    proxy: Guard,
 }
 
 impl LocalLambda {
@@ -56,9 +86,20 @@ impl LocalLambda {
             ])
             .current_dir(workspace_root());
         let runtime = spawn_listening(command, "cargo lambda watch", &runtime_log, port);
+        let proxy_port = free_port();
+        let mut command = Command::new(venv_program("python"));
+        command
+            .arg(runtime_proxy_script())
+            .args(["--port", &proxy_port.to_string()])
+            .args(["--upstream", &format!("http://127.0.0.1:{port}")])
+            .args(["--timeout-seconds", &DEFAULT_TIMEOUT_SECONDS.to_string()])
+            .env("PYTHONUNBUFFERED", "1");
+        let proxy_log = log_dir.join("runtime-proxy.log");
+        let proxy = spawn_listening(command, "runtime API proxy", &proxy_log, proxy_port);
         Self {
             name: name.to_owned(),
             port,
+            proxy_port,
             function_log: log_dir.join(format!("{name}.log")),
             runtime_log,
             binary,
@@ -66,7 +107,45 @@ impl LocalLambda {
             function: None,
             extra_instances: Vec::new(),
             runtime,
+            proxy,
         }
+    }
+
+    async fn proxy_control(
+        &self,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let url = format!("http://127.0.0.1:{}/_proxy/{path}", self.proxy_port);
+        let http = reqwest::Client::new();
+        let request = match body {
+            Some(body) => http.post(&url).json(&body),
+            None => http.get(&url),
+        };
+        request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("runtime proxy {path}: {e}"))
+            .json()
+            .await
+            .expect("runtime proxy answer")
+    }
+
+    /// Sets the function's timeout for the invocations that start from now
+    /// on: each gets the deadline now + `seconds`, as in the service.
+    pub async fn set_timeout(&self, seconds: f64) {
+        self.proxy_control(
+            "config",
+            Some(serde_json::json!({ "timeout_seconds": seconds })),
+        )
+        .await;
+    }
+
+    /// Every invocation the function has received, in order, with its
+    /// deadline and when it answered.
+    pub async fn invocations(&self) -> Vec<InvocationRecord> {
+        serde_json::from_value(self.proxy_control("invocations", None).await)
+            .expect("invocation records")
     }
 
     /// `http://127.0.0.1:<port>`, the base of the Invoke API.
@@ -86,7 +165,7 @@ impl LocalLambda {
             ),
             (
                 "AWS_LAMBDA_RUNTIME_API".to_owned(),
-                format!("http://127.0.0.1:{}/.rt/{}", self.port, self.name),
+                format!("http://127.0.0.1:{}/.rt/{}", self.proxy_port, self.name),
             ),
         ];
         env.extend(self.env.iter().cloned());
@@ -187,8 +266,10 @@ impl LocalLambda {
         std::fs::read_to_string(&self.function_log).unwrap_or_default()
     }
 
-    /// Whether the runtime server is still running.
+    /// Whether the runtime server (and the proxy in front of it) is still
+    /// running.
     pub fn runtime_is_running(&mut self) -> bool {
         matches!(self.runtime.child.try_wait(), Ok(None))
+            && matches!(self.proxy.child.try_wait(), Ok(None))
     }
 }

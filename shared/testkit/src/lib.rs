@@ -20,6 +20,7 @@ pub mod faults;
 pub mod lambda;
 pub mod mariadb;
 pub mod postgres;
+pub mod semantics;
 pub mod tools;
 pub mod world;
 

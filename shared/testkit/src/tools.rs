@@ -39,6 +39,11 @@ pub fn launcher_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("launcher/moto_launcher.py")
 }
 
+/// The runtime API proxy that gives invocations real deadlines.
+pub fn runtime_proxy_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("launcher/runtime_proxy.py")
+}
+
 /// The directory holding the workspace's built binaries: `$ROTATION_BIN_DIR`,
 /// or the directory of the running test or demo (cargo puts test executables in
 /// `target/<profile>/deps` and binaries in `target/<profile>`).
