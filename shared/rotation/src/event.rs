@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// One invocation of a rotation function:
-/// `{"SecretId", "ClientRequestToken", "Step", "RotationToken"?}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `{"SecretId", "ClientRequestToken", "Step", "RotationToken"?}`. Its
+/// `Debug` never shows the `RotationToken`, which AWS marks sensitive.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RotationEvent {
     /// The secret's ARN or name.
     #[serde(rename = "SecretId")]
@@ -24,6 +25,20 @@ pub struct RotationEvent {
         skip_serializing_if = "Option::is_none"
     )]
     pub rotation_token: Option<String>,
+}
+
+impl fmt::Debug for RotationEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RotationEvent")
+            .field("secret_id", &self.secret_id)
+            .field("client_request_token", &self.client_request_token)
+            .field("step", &self.step)
+            .field(
+                "rotation_token",
+                &self.rotation_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .finish()
+    }
 }
 
 /// The four rotation steps.
@@ -85,6 +100,19 @@ impl RotationEvent {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn debug_never_shows_the_rotation_token() {
+        let event = RotationEvent::from_json(serde_json::json!({
+            "SecretId": "s", "ClientRequestToken": "t", "Step": "createSecret",
+            "RotationToken": "sensitive-rotation-token"
+        }))
+        .unwrap();
+        let shown = format!("{event:?}");
+        assert!(!shown.contains("sensitive-rotation-token"), "{shown}");
+        assert!(shown.contains("REDACTED"), "{shown}");
+    }
+
     use super::*;
     use serde_json::json;
 

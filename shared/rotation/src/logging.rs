@@ -37,6 +37,13 @@ const QUIET_LIBRARIES: &[&str] = &[
     "mysql_async",
 ];
 
+/// Where `lambda_runtime` logs every raw event body at `trace` ("raw JSON
+/// event received from Lambda"). A rotation event holds the
+/// `RotationToken`, which AWS marks sensitive ("avoid logging the
+/// information in this field"), so this target never logs below `debug`,
+/// whatever `RUST_LOG` or `AWS_LAMBDA_LOG_LEVEL` say.
+const RAW_EVENT_TARGET: &str = "lambda_runtime::layers::api_response";
+
 /// The log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -86,18 +93,23 @@ fn lambda_level(value: &str) -> Option<&'static str> {
 /// The log filter, reading variables through `lookup`:
 /// `AWS_LAMBDA_LOG_LEVEL` if set and valid, else `RUST_LOG` if set and
 /// valid, else `info`.
+/// The raw-event target is always capped at `debug` (see
+/// [`RAW_EVENT_TARGET`]).
 pub fn filter_from(lookup: impl Fn(&str) -> Option<String>) -> EnvFilter {
-    if let Some(level) = lookup(LOG_LEVEL_VAR).as_deref().and_then(lambda_level) {
-        if let Ok(filter) = EnvFilter::try_new(directives(level)) {
-            return filter;
-        }
+    let chosen = lookup(LOG_LEVEL_VAR)
+        .as_deref()
+        .and_then(lambda_level)
+        .and_then(|level| EnvFilter::try_new(directives(level)).ok())
+        .or_else(|| lookup("RUST_LOG").and_then(|spec| EnvFilter::try_new(spec).ok()))
+        .unwrap_or_else(|| EnvFilter::new(directives("info")));
+    // Only a filter that lets something through at trace can reach it.
+    let may_trace = chosen
+        .max_level_hint()
+        .is_none_or(|level| level == tracing_subscriber::filter::LevelFilter::TRACE);
+    match format!("{RAW_EVENT_TARGET}=debug").parse() {
+        Ok(cap) if may_trace => chosen.add_directive(cap),
+        _ => chosen,
     }
-    if let Some(spec) = lookup("RUST_LOG") {
-        if let Ok(filter) = EnvFilter::try_new(spec) {
-            return filter;
-        }
-    }
-    EnvFilter::new(directives("info"))
 }
 
 /// The log filter from the process environment (see [`filter_from`]).
@@ -164,5 +176,15 @@ mod tests {
         assert_eq!(level(rust_log), Some(LevelFilter::DEBUG));
         let bad = filter_from(env(&[(LOG_LEVEL_VAR, "LOUD")]));
         assert_eq!(level(bad), Some(LevelFilter::INFO));
+    }
+
+    #[test]
+    fn raw_events_are_never_logged_even_at_trace() {
+        for spec in ["trace", "lambda_runtime=trace", &format!("{RAW_EVENT_TARGET}=trace")] {
+            let filter = filter_from(|name| (name == "RUST_LOG").then(|| spec.to_owned()));
+            let text = filter.to_string();
+            assert!(text.contains(&format!("{RAW_EVENT_TARGET}=debug")), "{text}");
+            assert!(!text.contains(&format!("{RAW_EVENT_TARGET}=trace")), "{text}");
+        }
     }
 }

@@ -21,7 +21,8 @@ const TRACE: (&str, &str) = ("RUST_LOG", "trace");
 /// that must not hold any of them.
 #[derive(Debug, Default)]
 pub struct Evidence {
-    /// Every password the scenario used or the function made.
+    /// Every password the scenario used or the function made, and every
+    /// `RotationToken` the emulator issued (AWS marks it sensitive).
     pub passwords: Vec<String>,
     /// Errors and logs.
     pub texts: Vec<String>,
@@ -47,6 +48,12 @@ impl Evidence {
                 }
             }
         }
+        let calls = world.emulator.calls().await;
+        for token in calls["issued_rotation_tokens"].as_array().into_iter().flatten() {
+            if let Some(token) = token.as_str() {
+                self.password(token);
+            }
+        }
         self.text(world.all_logs());
     }
 
@@ -62,7 +69,7 @@ impl Evidence {
         let found = crate::leaked(&all, &passwords);
         assert!(
             found.is_empty(),
-            "{} of {} passwords appear in logs or errors",
+            "{} of {} passwords or rotation tokens appear in logs or errors",
             found.len(),
             passwords.len()
         );

@@ -60,6 +60,8 @@ pub struct LocalLambda {
     pub function_log: PathBuf,
     /// The runtime server's log.
     pub runtime_log: PathBuf,
+    /// The runtime API proxy's log.
+    pub proxy_log: PathBuf,
     binary: PathBuf,
     env: Vec<(String, String)>,
     function: Option<Guard>,
@@ -100,6 +102,7 @@ impl LocalLambda {
             name: name.to_owned(),
             port,
             proxy_port,
+            proxy_log,
             function_log: log_dir.join(format!("{name}.log")),
             runtime_log,
             binary,

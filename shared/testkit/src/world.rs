@@ -230,6 +230,7 @@ impl<D: TestDatabase> World<D> {
         let mut paths = vec![
             self.lambda.function_log.as_path(),
             self.lambda.runtime_log.as_path(),
+            self.lambda.proxy_log.as_path(),
             self.emulator.log.as_path(),
         ];
         paths.extend(self.db.log_files());
