@@ -180,11 +180,21 @@ mod tests {
 
     #[test]
     fn raw_events_are_never_logged_even_at_trace() {
-        for spec in ["trace", "lambda_runtime=trace", &format!("{RAW_EVENT_TARGET}=trace")] {
+        for spec in [
+            "trace",
+            "lambda_runtime=trace",
+            &format!("{RAW_EVENT_TARGET}=trace"),
+        ] {
             let filter = filter_from(|name| (name == "RUST_LOG").then(|| spec.to_owned()));
             let text = filter.to_string();
-            assert!(text.contains(&format!("{RAW_EVENT_TARGET}=debug")), "{text}");
-            assert!(!text.contains(&format!("{RAW_EVENT_TARGET}=trace")), "{text}");
+            assert!(
+                text.contains(&format!("{RAW_EVENT_TARGET}=debug")),
+                "{text}"
+            );
+            assert!(
+                !text.contains(&format!("{RAW_EVENT_TARGET}=trace")),
+                "{text}"
+            );
         }
     }
 }

@@ -49,7 +49,11 @@ impl Evidence {
             }
         }
         let calls = world.emulator.calls().await;
-        for token in calls["issued_rotation_tokens"].as_array().into_iter().flatten() {
+        for token in calls["issued_rotation_tokens"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             if let Some(token) = token.as_str() {
                 self.password(token);
             }

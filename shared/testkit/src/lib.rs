@@ -7,10 +7,21 @@
 //! * [`emulator::Emulator`]: moto server through the project's launcher, which
 //!   forwards rotation invocations to the function's Invoke endpoint.
 //! * [`lambda::LocalLambda`]: `cargo lambda watch --only-lambda-apis` with the
-//!   real function binary behind it.
+//!   real function binary behind it, reaching the runtime API through
+//!   `launcher/runtime_proxy.py`, which gives each invocation a real
+//!   deadline (cargo lambda sends the constant `600000`) and records when the
+//!   function answered.
 //! * [`world::World`]: all three, for one test.
 //!
 //! A missing part is a failure that says how to get it, never a skip.
+//!
+//! Where the local world differs from AWS, and why, is listed in the
+//! launcher's own documentation (`launcher/moto_launcher.py`): the steps run
+//! synchronously inside `RotateSecret` and a failing step fails the call
+//! (the service runs them asynchronously and retries); overlapping
+//! `RotateSecret` calls are not refused early; Lambda's timeout is recorded
+//! by the runtime proxy, not enforced. The scenarios in [`semantics`] check
+//! the service's documented behaviour that the functions depend on.
 
 pub mod certs;
 pub mod conformance;
