@@ -14,7 +14,10 @@ fn readme() -> String {
 fn first_column(text: &str, header: &str) -> Vec<String> {
     let start = format!("| {header} |");
     let mut lines = text.lines().skip_while(|l| !l.starts_with(&start));
-    assert!(lines.next().is_some(), "no table headed {start:?} in README.md");
+    assert!(
+        lines.next().is_some(),
+        "no table headed {start:?} in README.md"
+    );
     lines
         .skip(1) // the |---| row
         .take_while(|l| l.starts_with('|'))
@@ -30,7 +33,10 @@ fn the_failure_kind_table_lists_exactly_the_kinds_the_code_logs() {
         .iter()
         .map(|(kind, _)| (*kind).to_owned())
         .collect();
-    assert_eq!(documented, emitted, "README.md's failure_kind table and rotation::FAILURE_KINDS");
+    assert_eq!(
+        documented, emitted,
+        "README.md's failure_kind table and rotation::FAILURE_KINDS"
+    );
 }
 
 #[test]
@@ -46,6 +52,9 @@ fn every_tls_and_log_variable_is_documented() {
         rotation::logging::LOG_LEVEL_VAR,
         rotation::logging::LOG_FORMAT_VAR,
     ] {
-        assert!(joined.contains(name), "{name} is missing from README.md's configuration table");
+        assert!(
+            joined.contains(name),
+            "{name} is missing from README.md's configuration table"
+        );
     }
 }
