@@ -4,6 +4,8 @@
 //! to [`run`]:
 //!
 //! ```no_run
+//! // The driver's async state machines nest deeply.
+//! #![recursion_limit = "256"]
 //! # use rotation::*;
 //! # struct MyBackend;
 //! # impl Backend for MyBackend {
