@@ -319,6 +319,10 @@ impl Engine for MySqlEngine {
         Ok(session(conn).await?.user)
     }
 
+    fn retains_old_password(&self) -> bool {
+        self.dual_password
+    }
+
     fn has_finish_work(&self) -> bool {
         self.dual_password
     }

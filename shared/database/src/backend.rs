@@ -63,6 +63,14 @@ pub trait Engine: Send + Sync {
         conn: &mut Self::Conn,
     ) -> impl Future<Output = Result<String, BackendError>> + Send;
 
+    /// Whether single-user rotation keeps the old password valid beside the
+    /// new one until finishSecret (MySQL's dual passwords). Such an engine's
+    /// setSecret probes the pending credential before anything else, since
+    /// setting the new password a second time would drop the old one.
+    fn retains_old_password(&self) -> bool {
+        false
+    }
+
     /// Whether [`Engine::after_finish`] does anything (so the driver reads
     /// the new value only then).
     fn has_finish_work(&self) -> bool {
@@ -113,7 +121,7 @@ impl<E: Engine> DatabaseBackend<E> {
     /// The RDS client, made on first use (only RDS-managed admin secrets need it).
     async fn rds_client(&self) -> aws_sdk_rds::Client {
         self.rds
-            .get_or_init(|| async { aws_sdk_rds::Client::new(&aws_config::load_from_env().await) })
+            .get_or_init(|| async { aws_sdk_rds::Client::new(&rotation::aws::sdk_config().await) })
             .await
             .clone()
     }
@@ -138,6 +146,26 @@ impl<E: Engine> DatabaseBackend<E> {
         }
     }
 
+    /// Whether the pending credential already logs in. A failure other than
+    /// authentication (unreachable, TLS) is kept in `failures`: it says
+    /// something the other credentials' failures may not.
+    async fn probe_pending(
+        &self,
+        pending: &DatabaseSecret,
+        failures: &mut Vec<CredentialFailure>,
+    ) -> bool {
+        match self.login(pending, CredentialRole::Pending).await {
+            Ok(_) => true,
+            Err(failure) => {
+                tracing::debug!(error = %failure, "pending credential does not log in yet");
+                if failure.kind != FailureKind::Authentication {
+                    failures.push(failure);
+                }
+                false
+            }
+        }
+    }
+
     async fn set_single_user(
         &self,
         ctx: &SetContext<'_, DatabaseSecret>,
@@ -154,20 +182,24 @@ impl<E: Engine> DatabaseBackend<E> {
             ));
         }
         let mut failures = Vec::new();
-        match self.login(pending, CredentialRole::Pending).await {
-            Ok(_) => return Ok(SetOutcome::AlreadySet),
-            Err(failure) => {
-                tracing::debug!(error = %failure, "pending credential does not log in yet");
-                // Unreachable or TLS problems will show again on the next login.
-                if failure.kind != FailureKind::Authentication {
-                    failures.push(failure);
-                }
-            }
+        // An engine that keeps the old password valid beside the new one
+        // must not set the new one twice (the second time would drop the
+        // old one): it probes the pending credential first.
+        if self.engine.retains_old_password() && self.probe_pending(pending, &mut failures).await {
+            return Ok(SetOutcome::AlreadySet);
         }
+        // Otherwise the current credential first: on the normal path it works,
+        // and setting the password again is harmless, so the pending one is
+        // tried (one login, one SCRAM derivation) only when it does not.
         let conn = match self.login(ctx.current, CredentialRole::Current).await {
             Ok(conn) => Some(conn),
             Err(failure) => {
                 failures.push(failure);
+                if !self.engine.retains_old_password()
+                    && self.probe_pending(pending, &mut failures).await
+                {
+                    return Ok(SetOutcome::AlreadySet);
+                }
                 match ctx.previous().await {
                     None => None,
                     Some(previous) => match self.login(previous, CredentialRole::Previous).await {

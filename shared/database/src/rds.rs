@@ -5,7 +5,7 @@
 //! `aws:rds:primaryDBClusterArn`, as AWS's own functions read it.
 
 use aws_sdk_rds::error::DisplayErrorContext;
-use rotation::BackendError;
+use rotation::{AwsApiError, BackendError};
 
 /// Tag naming the DB instance of an RDS-managed master secret.
 pub const INSTANCE_TAG: &str = "aws:rds:primaryDBInstanceArn";
@@ -35,8 +35,20 @@ impl RdsEndpoint {
     }
 }
 
-fn rds_error(what: &str, error: impl std::error::Error) -> BackendError {
-    BackendError::Config(format!("RDS {what}: {}", DisplayErrorContext(error)))
+fn rds_error(operation: &'static str, resource: &str, message: String) -> BackendError {
+    BackendError::AwsApi(AwsApiError {
+        service: "RDS",
+        operation,
+        resource: resource.to_owned(),
+        message,
+    })
+}
+
+fn sdk_error<'r, E: std::error::Error>(
+    operation: &'static str,
+    resource: &'r str,
+) -> impl Fn(E) -> BackendError + 'r {
+    move |error| rds_error(operation, resource, DisplayErrorContext(error).to_string())
 }
 
 fn port_of(port: Option<i32>, default: u16) -> u16 {
@@ -52,7 +64,7 @@ async fn instance_address(
         .db_instance_identifier(id)
         .send()
         .await
-        .map_err(|e| rds_error(&format!("DescribeDBInstances {id}"), e))?;
+        .map_err(sdk_error("DescribeDBInstances", id))?;
     Ok(out
         .db_instances()
         .first()
@@ -76,9 +88,13 @@ pub async fn resolve(
             .db_cluster_identifier(arn)
             .send()
             .await
-            .map_err(|e| rds_error(&format!("DescribeDBClusters {arn}"), e))?;
+            .map_err(sdk_error("DescribeDBClusters", arn))?;
         let cluster = out.db_clusters().first().ok_or_else(|| {
-            BackendError::Config(format!("RDS cluster {arn} (tag {CLUSTER_TAG}) not found"))
+            rds_error(
+                "DescribeDBClusters",
+                arn,
+                format!("no such cluster (named by the tag {CLUSTER_TAG})"),
+            )
         })?;
         let host = cluster.endpoint().unwrap_or_default().to_owned();
         let mut accepted = vec![host.clone()];
@@ -101,9 +117,13 @@ pub async fn resolve(
             .db_instance_identifier(arn)
             .send()
             .await
-            .map_err(|e| rds_error(&format!("DescribeDBInstances {arn}"), e))?;
+            .map_err(sdk_error("DescribeDBInstances", arn))?;
         let instance = out.db_instances().first().ok_or_else(|| {
-            BackendError::Config(format!("RDS instance {arn} (tag {INSTANCE_TAG}) not found"))
+            rds_error(
+                "DescribeDBInstances",
+                arn,
+                format!("no such instance (named by the tag {INSTANCE_TAG})"),
+            )
         })?;
         let endpoint = instance.endpoint();
         let host = endpoint

@@ -295,7 +295,7 @@ impl DatabaseSecret {
             Value::String(self.password.expose_secret().to_owned()),
         );
         let json = serde_json::to_string(&fields)
-            .map_err(|e| BackendError::Config(format!("cannot serialise the secret: {e}")));
+            .map_err(|e| BackendError::Internal(format!("cannot serialise the secret: {e}")));
         if let Some(Value::String(mut copy)) = fields.remove("password") {
             copy.zeroize();
         }

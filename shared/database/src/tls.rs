@@ -214,7 +214,7 @@ impl TlsSettings {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| BackendError::Config(format!("TLS: {e}")))?
+            .map_err(|e| BackendError::Internal(format!("TLS configuration: {e}")))?
             .with_root_certificates(roots)
             .with_no_client_auth();
         Ok(Self {

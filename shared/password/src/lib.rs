@@ -20,9 +20,9 @@
 //! assert_eq!(password.expose_secret().chars().count(), 20);
 //! ```
 
-use rand::rngs::OsRng;
+use rand::rngs::SysRng;
 use rand::seq::{IndexedRandom, SliceRandom};
-use rand::{CryptoRng, TryRngCore};
+use rand::CryptoRng;
 use secrecy::SecretString;
 use zeroize::Zeroize;
 
@@ -217,7 +217,7 @@ impl PasswordPolicy {
 
     /// A new password from the operating system's CSPRNG.
     pub fn generate(&self) -> Result<SecretString, PolicyError> {
-        self.generate_with(&mut OsRng.unwrap_err())
+        self.generate_with(&mut rand::rand_core::UnwrapErr(SysRng))
     }
 
     /// A new password from the given cryptographic RNG (tests pass a seeded one).

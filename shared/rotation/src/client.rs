@@ -1,11 +1,25 @@
-//! The Secrets Manager calls a rotation makes, on the AWS SDK for Rust.
+//! The Secrets Manager calls a rotation makes.
+//!
+//! [`SecretsManager`] is what the driver and backends use. Under it, the four
+//! API actions go through the small [`SecretsApi`] trait, implemented by the
+//! AWS SDK ([`SdkSecretsApi`]) and, for unit tests of the driver's
+//! decisions, by the test kit's in-memory store. Above it, shared by both:
+//! every call runs within the invocation's time budget, and values are
+//! cached by version (a version's value never changes once stored, so a
+//! value this process wrote or read earlier in the same rotation is not read
+//! again).
 
 use crate::deadline;
 use crate::error::SecretsManagerError;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use aws_sdk_secretsmanager::Client;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The staging label of the value in use.
 pub const AWSCURRENT: &str = "AWSCURRENT";
@@ -53,6 +67,7 @@ impl SecretMetadata {
 }
 
 /// A secret value as read from the service.
+#[derive(Clone)]
 pub struct SecretValue {
     /// The version it belongs to.
     pub version_id: String,
@@ -60,8 +75,8 @@ pub struct SecretValue {
     pub value: SecretString,
 }
 
-impl std::fmt::Debug for SecretValue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecretValue")
             .field("version_id", &self.version_id)
             .field("value", &"[REDACTED]")
@@ -69,10 +84,45 @@ impl std::fmt::Debug for SecretValue {
     }
 }
 
-/// The Secrets Manager client a rotation uses.
-#[derive(Debug, Clone)]
-pub struct SecretsManager {
-    client: Client,
+/// The future an [`SecretsApi`] call returns.
+pub type ApiFuture<'a, T> =
+    Pin<Box<dyn Future<Output = Result<T, SecretsManagerError>> + Send + 'a>>;
+
+/// The Secrets Manager API actions a rotation uses, one method each. An
+/// implementation only talks to its store: time limits and caching are
+/// [`SecretsManager`]'s.
+pub trait SecretsApi: Send + Sync + fmt::Debug {
+    /// `DescribeSecret`.
+    fn describe<'a>(&'a self, secret_id: &'a str) -> ApiFuture<'a, SecretMetadata>;
+
+    /// `GetSecretValue` of the version `version_id` and/or the one labelled
+    /// `stage`; `Ok(None)` when that version has no value or does not exist.
+    fn get_value<'a>(
+        &'a self,
+        secret_id: &'a str,
+        version_id: Option<&'a str>,
+        stage: Option<&'a str>,
+    ) -> ApiFuture<'a, Option<SecretValue>>;
+
+    /// `PutSecretValue` of `value` as version `token` labelled `AWSPENDING`,
+    /// with the event's `RotationToken` when there is one.
+    fn put_pending<'a>(
+        &'a self,
+        secret_id: &'a str,
+        token: &'a str,
+        value: &'a SecretString,
+        rotation_token: Option<&'a str>,
+    ) -> ApiFuture<'a, ()>;
+
+    /// `UpdateSecretVersionStage`: move `stage` to `move_to` and/or remove it
+    /// from `remove_from`.
+    fn update_stage<'a>(
+        &'a self,
+        secret_id: &'a str,
+        stage: &'a str,
+        move_to: Option<&'a str>,
+        remove_from: Option<&'a str>,
+    ) -> ApiFuture<'a, ()>;
 }
 
 /// The endpoint from `SECRETS_MANAGER_ENDPOINT`, as AWS's functions read it (empty means unset).
@@ -95,13 +145,205 @@ where
     }
 }
 
+/// [`SecretsApi`] on the AWS SDK for Rust.
+#[derive(Debug, Clone)]
+pub struct SdkSecretsApi {
+    client: Client,
+}
+
+impl SdkSecretsApi {
+    /// Wraps an SDK client.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+impl SecretsApi for SdkSecretsApi {
+    fn describe<'a>(&'a self, secret_id: &'a str) -> ApiFuture<'a, SecretMetadata> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .describe_secret()
+                .secret_id(secret_id)
+                .send()
+                .await
+                .map_err(|e| sdk_error("DescribeSecret", secret_id, e))?;
+            Ok(SecretMetadata {
+                arn: out.arn().unwrap_or(secret_id).to_owned(),
+                rotation_enabled: out.rotation_enabled(),
+                versions: out.version_ids_to_stages().cloned().unwrap_or_default(),
+                tags: out
+                    .tags()
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.key().unwrap_or_default().to_owned(),
+                            t.value().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect(),
+            })
+        })
+    }
+
+    fn get_value<'a>(
+        &'a self,
+        secret_id: &'a str,
+        version_id: Option<&'a str>,
+        stage: Option<&'a str>,
+    ) -> ApiFuture<'a, Option<SecretValue>> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .get_secret_value()
+                .secret_id(secret_id)
+                .set_version_id(version_id.map(str::to_owned))
+                .set_version_stage(stage.map(str::to_owned))
+                .send()
+                .await;
+            let out = match result {
+                Ok(out) => out,
+                Err(err) => {
+                    let not_found = err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception());
+                    if not_found {
+                        return Ok(None);
+                    }
+                    return Err(sdk_error("GetSecretValue", secret_id, err));
+                }
+            };
+            let version = out.version_id().unwrap_or_default().to_owned();
+            match out.secret_string {
+                Some(value) => Ok(Some(SecretValue {
+                    version_id: version,
+                    value: SecretString::from(value),
+                })),
+                None => Err(SecretsManagerError {
+                    operation: "GetSecretValue",
+                    secret: secret_id.to_owned(),
+                    message: format!(
+                        "version {version} ({}) holds a binary value; rotation needs a JSON SecretString",
+                        stage.unwrap_or("no stage")
+                    ),
+                    out_of_time: false,
+                }),
+            }
+        })
+    }
+
+    fn put_pending<'a>(
+        &'a self,
+        secret_id: &'a str,
+        token: &'a str,
+        value: &'a SecretString,
+        rotation_token: Option<&'a str>,
+    ) -> ApiFuture<'a, ()> {
+        Box::pin(async move {
+            self.client
+                .put_secret_value()
+                .secret_id(secret_id)
+                .client_request_token(token)
+                .secret_string(value.expose_secret())
+                .version_stages(AWSPENDING)
+                .set_rotation_token(rotation_token.map(str::to_owned))
+                .send()
+                .await
+                .map_err(|e| sdk_error("PutSecretValue", secret_id, e))?;
+            Ok(())
+        })
+    }
+
+    fn update_stage<'a>(
+        &'a self,
+        secret_id: &'a str,
+        stage: &'a str,
+        move_to: Option<&'a str>,
+        remove_from: Option<&'a str>,
+    ) -> ApiFuture<'a, ()> {
+        Box::pin(async move {
+            self.client
+                .update_secret_version_stage()
+                .secret_id(secret_id)
+                .version_stage(stage)
+                .set_move_to_version_id(move_to.map(str::to_owned))
+                .set_remove_from_version_id(remove_from.map(str::to_owned))
+                .send()
+                .await
+                .map_err(|e| sdk_error("UpdateSecretVersionStage", secret_id, e))?;
+            Ok(())
+        })
+    }
+}
+
+/// Versions' values this process read or wrote, by (secret ARN, version id).
+/// Bounded in size and age: a rotation's four steps reach one warm instance
+/// within seconds to minutes; nothing is kept for longer than that needs.
+#[derive(Default)]
+struct ValueCache {
+    entries: HashMap<(String, String), (SecretString, Instant)>,
+}
+
+impl ValueCache {
+    /// Most entries kept (the oldest go first).
+    const CAPACITY: usize = 32;
+    /// How long an entry is kept.
+    const MAX_AGE: Duration = Duration::from_secs(15 * 60);
+
+    fn get(&mut self, secret: &str, version: &str) -> Option<SecretString> {
+        self.expire();
+        self.entries
+            .get(&(secret.to_owned(), version.to_owned()))
+            .map(|(value, _)| value.clone())
+    }
+
+    fn put(&mut self, secret: &str, version: &str, value: &SecretString) {
+        self.expire();
+        if self.entries.len() >= Self::CAPACITY {
+            if let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(key, _)| key.clone())
+            {
+                self.entries.remove(&oldest);
+            }
+        }
+        self.entries.insert(
+            (secret.to_owned(), version.to_owned()),
+            (value.clone(), Instant::now()),
+        );
+    }
+
+    fn expire(&mut self) {
+        self.entries
+            .retain(|_, (_, at)| at.elapsed() < Self::MAX_AGE);
+    }
+}
+
+/// The Secrets Manager client a rotation uses: an [`SecretsApi`] with the
+/// invocation's time limit on every call and a cache of version values.
+#[derive(Clone)]
+pub struct SecretsManager {
+    api: Arc<dyn SecretsApi>,
+    cache: Arc<Mutex<ValueCache>>,
+}
+
+impl fmt::Debug for SecretsManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretsManager")
+            .field("api", &self.api)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Runs one API call within the invocation's remaining time (the SDK's own
 /// retries included); running out is an error naming the call.
-async fn timed<F: std::future::Future>(
+async fn timed<T>(
     operation: &'static str,
     secret: &str,
-    call: F,
-) -> Result<F::Output, SecretsManagerError> {
+    call: ApiFuture<'_, T>,
+) -> Result<T, SecretsManagerError> {
     deadline::within(None, call)
         .await
         .map_err(|out_of_time| SecretsManagerError {
@@ -109,7 +351,7 @@ async fn timed<F: std::future::Future>(
             secret: secret.to_owned(),
             message: out_of_time.to_string(),
             out_of_time: true,
-        })
+        })?
 }
 
 impl SecretsManager {
@@ -118,7 +360,7 @@ impl SecretsManager {
     /// set, overrides the endpoint, as in AWS's functions;
     /// `AWS_ENDPOINT_URL_SECRETS_MANAGER` is honoured by the SDK itself.
     pub async fn from_env() -> Self {
-        let shared = aws_config::load_from_env().await;
+        let shared = crate::aws::sdk_config().await;
         let mut config = aws_sdk_secretsmanager::config::Builder::from(&shared);
         if let Some(endpoint) = endpoint_from_env() {
             config = config.endpoint_url(endpoint);
@@ -126,82 +368,59 @@ impl SecretsManager {
         Self::new(Client::from_conf(config.build()))
     }
 
-    /// Wraps an existing SDK client.
+    /// Wraps an SDK client.
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self::with_api(Arc::new(SdkSecretsApi::new(client)))
     }
 
-    /// The underlying SDK client.
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// Wraps any [`SecretsApi`] (the test kit's in-memory store, in tests).
+    pub fn with_api(api: Arc<dyn SecretsApi>) -> Self {
+        Self {
+            api,
+            cache: Arc::new(Mutex::new(ValueCache::default())),
+        }
     }
 
-    /// `DescribeSecret`.
+    fn cached(&self, secret: &str, version: &str) -> Option<SecretString> {
+        self.cache.lock().ok()?.get(secret, version)
+    }
+
+    fn remember(&self, secret: &str, version: &str, value: &SecretString) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.put(secret, version, value);
+        }
+    }
+
+    /// `DescribeSecret`. Never cached: labels move.
     pub async fn describe(&self, secret_id: &str) -> Result<SecretMetadata, SecretsManagerError> {
-        let call = self.client.describe_secret().secret_id(secret_id).send();
-        let out = timed("DescribeSecret", secret_id, call)
-            .await?
-            .map_err(|e| sdk_error("DescribeSecret", secret_id, e))?;
-        Ok(SecretMetadata {
-            arn: out.arn().unwrap_or(secret_id).to_owned(),
-            rotation_enabled: out.rotation_enabled(),
-            versions: out.version_ids_to_stages().cloned().unwrap_or_default(),
-            tags: out
-                .tags()
-                .iter()
-                .map(|t| {
-                    (
-                        t.key().unwrap_or_default().to_owned(),
-                        t.value().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect(),
-        })
+        timed("DescribeSecret", secret_id, self.api.describe(secret_id)).await
     }
 
     /// `GetSecretValue` of the version with `stage` (and `version_id`, when
     /// given). `Ok(None)` when that version has no value or does not exist.
+    /// With a `version_id` whose value this process already read or wrote,
+    /// no call is made: a version's value never changes once stored (the
+    /// caller has checked the version's labels with [`Self::describe`]).
     pub async fn get_value(
         &self,
         secret_id: &str,
         version_id: Option<&str>,
         stage: &str,
     ) -> Result<Option<SecretValue>, SecretsManagerError> {
-        let call = self
-            .client
-            .get_secret_value()
-            .secret_id(secret_id)
-            .set_version_id(version_id.map(str::to_owned))
-            .version_stage(stage)
-            .send();
-        let result = timed("GetSecretValue", secret_id, call).await?;
-        let out = match result {
-            Ok(out) => out,
-            Err(err) => {
-                let not_found = err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception());
-                if not_found {
-                    return Ok(None);
-                }
-                return Err(sdk_error("GetSecretValue", secret_id, err));
+        if let Some(version) = version_id {
+            if let Some(value) = self.cached(secret_id, version) {
+                return Ok(Some(SecretValue {
+                    version_id: version.to_owned(),
+                    value,
+                }));
             }
-        };
-        let version = out.version_id().unwrap_or_default().to_owned();
-        match out.secret_string {
-            Some(value) => Ok(Some(SecretValue {
-                version_id: version,
-                value: SecretString::from(value),
-            })),
-            None => Err(SecretsManagerError {
-                operation: "GetSecretValue",
-                secret: secret_id.to_owned(),
-                message: format!(
-                    "version {version} ({stage}) holds a binary value; rotation needs a JSON SecretString"
-                ),
-                out_of_time: false,
-            }),
         }
+        let call = self.api.get_value(secret_id, version_id, Some(stage));
+        let found = timed("GetSecretValue", secret_id, call).await?;
+        if let Some(value) = &found {
+            self.remember(secret_id, &value.version_id, &value.value);
+        }
+        Ok(found)
     }
 
     /// `PutSecretValue` of `value` as version `token` with stage `AWSPENDING`,
@@ -213,19 +432,11 @@ impl SecretsManager {
         value: &SecretString,
         rotation_token: Option<&str>,
     ) -> Result<(), SecretsManagerError> {
-        use secrecy::ExposeSecret;
         let call = self
-            .client
-            .put_secret_value()
-            .secret_id(secret_id)
-            .client_request_token(token)
-            .secret_string(value.expose_secret())
-            .version_stages(AWSPENDING)
-            .set_rotation_token(rotation_token.map(str::to_owned))
-            .send();
-        timed("PutSecretValue", secret_id, call)
-            .await?
-            .map_err(|e| sdk_error("PutSecretValue", secret_id, e))?;
+            .api
+            .put_pending(secret_id, token, value, rotation_token);
+        timed("PutSecretValue", secret_id, call).await?;
+        self.remember(secret_id, token, value);
         Ok(())
     }
 
@@ -239,16 +450,28 @@ impl SecretsManager {
         remove_from: Option<&str>,
     ) -> Result<(), SecretsManagerError> {
         let call = self
-            .client
-            .update_secret_version_stage()
-            .secret_id(secret_id)
-            .version_stage(stage)
-            .set_move_to_version_id(move_to.map(str::to_owned))
-            .set_remove_from_version_id(remove_from.map(str::to_owned))
-            .send();
-        timed("UpdateSecretVersionStage", secret_id, call)
-            .await?
-            .map_err(|e| sdk_error("UpdateSecretVersionStage", secret_id, e))?;
-        Ok(())
+            .api
+            .update_stage(secret_id, stage, move_to, remove_from);
+        timed("UpdateSecretVersionStage", secret_id, call).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_is_bounded_and_keyed_by_version() {
+        let mut cache = ValueCache::default();
+        let value = SecretString::from("v".to_owned());
+        for i in 0..(ValueCache::CAPACITY + 5) {
+            cache.put("arn", &i.to_string(), &value);
+        }
+        assert_eq!(cache.entries.len(), ValueCache::CAPACITY);
+        assert!(cache.get("arn", "0").is_none(), "the oldest went first");
+        assert!(cache
+            .get("arn", &(ValueCache::CAPACITY + 4).to_string())
+            .is_some());
+        assert!(cache.get("other-arn", "5").is_none());
     }
 }

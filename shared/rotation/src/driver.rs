@@ -246,8 +246,10 @@ async fn read_current<B: Backend>(
     secrets: &SecretsManager,
     meta: &SecretMetadata,
 ) -> Result<B::Secret, RotationError> {
+    // By version id (from DescribeSecret), so a value this process already
+    // read in this rotation is not read again.
     let value = secrets
-        .get_value(&meta.arn, None, AWSCURRENT)
+        .get_value(&meta.arn, meta.version_with(AWSCURRENT), AWSCURRENT)
         .await?
         .ok_or_else(|| RotationError::NoCurrentVersion {
             secret: meta.arn.clone(),

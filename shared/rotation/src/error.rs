@@ -146,6 +146,13 @@ pub enum BackendError {
     /// The function's configuration (environment) is unusable.
     #[error("configuration: {0}")]
     Config(String),
+    /// An AWS API other than the rotation's Secrets Manager calls failed
+    /// (e.g. the RDS lookup of an admin secret's database).
+    #[error(transparent)]
+    AwsApi(#[from] AwsApiError),
+    /// Something that should not happen did (a bug, not an input problem).
+    #[error("internal error (please report it): {0}")]
+    Internal(String),
     /// Reading another secret (e.g. the admin secret) failed.
     #[error("{0}")]
     SecretsManager(#[from] SecretsManagerError),
@@ -205,9 +212,26 @@ impl BackendError {
             BackendError::OutOfTime { .. } => "timeout",
             BackendError::AdminSecret { .. } => "admin_secret",
             BackendError::Password(_) | BackendError::Config(_) => "configuration",
+            BackendError::AwsApi(_) => "aws_api",
+            BackendError::Internal(_) => "internal",
             BackendError::SecretsManager(error) => error.failure_kind(),
         }
     }
+}
+
+/// A call to an AWS API other than the rotation's own Secrets Manager calls
+/// failed, or answered that what was asked for does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{service} {operation} {resource}: {message}")]
+pub struct AwsApiError {
+    /// The service, e.g. `RDS`.
+    pub service: &'static str,
+    /// The API action, e.g. `DescribeDBClusters`.
+    pub operation: &'static str,
+    /// What the call was about (an ARN or identifier).
+    pub resource: String,
+    /// The service's or SDK's message.
+    pub message: String,
 }
 
 /// A Secrets Manager call failed.
@@ -328,12 +352,14 @@ pub const FAILURE_KINDS: &[(&str, &str)] = &[
     ("configuration", "a function setting (environment variable) or the password policy is unusable"),
     ("admin_secret", "the admin secret named by masterarn is unusable"),
     ("secrets_manager", "a Secrets Manager API call failed (permissions, network path, throttling)"),
+    ("aws_api", "another AWS API call failed, e.g. the RDS lookup of an admin secret's database"),
     ("network", "the backend did not answer: refused, no route, name not found"),
     ("tls", "TLS failed: certificate not trusted, wrong host name, or no TLS on the server"),
     ("timeout", "an operation or the whole step ran out of time"),
     ("authentication", "the backend refused the user name or password"),
     ("permission", "logged in, but not allowed to do what the step needs"),
     ("backend", "any other error the backend reported"),
+    ("internal", "a bug in the function: please report it"),
 ];
 
 impl RotationError {
@@ -481,6 +507,16 @@ mod tests {
                 "admin_secret",
             ),
             (step(BackendError::Config("c".into())), "configuration"),
+            (
+                step(BackendError::AwsApi(AwsApiError {
+                    service: "RDS",
+                    operation: "DescribeDBClusters",
+                    resource: "c".into(),
+                    message: "m".into(),
+                })),
+                "aws_api",
+            ),
+            (step(BackendError::Internal("i".into())), "internal"),
             (RotationError::SecretsManager(sm(false)), "secrets_manager"),
             (RotationError::SecretsManager(sm(true)), "timeout"),
             (

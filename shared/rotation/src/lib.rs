@@ -27,6 +27,7 @@
 //! logs one JSON line per step (secret ARN, step, version, outcome, duration;
 //! never a secret value).
 
+pub mod aws;
 pub mod client;
 pub mod deadline;
 pub mod driver;
@@ -35,12 +36,13 @@ pub mod event;
 pub mod logging;
 
 pub use client::{
-    SecretMetadata, SecretValue, SecretsManager, AWSCURRENT, AWSPENDING, AWSPREVIOUS,
+    ApiFuture, SdkSecretsApi, SecretMetadata, SecretValue, SecretsApi, SecretsManager, AWSCURRENT,
+    AWSPENDING, AWSPREVIOUS,
 };
 pub use deadline::{Deadline, OutOfTime};
 pub use driver::{rotate, Backend, CreateContext, SetContext, SetOutcome, StepOutcome};
 pub use error::{
-    BackendError, CredentialFailure, CredentialRole, FailureKind, RotationError,
+    AwsApiError, BackendError, CredentialFailure, CredentialRole, FailureKind, RotationError,
     SecretsManagerError, FAILURE_KINDS,
 };
 pub use event::{RotationEvent, Step};

@@ -16,6 +16,12 @@ real rotation function the way the service does:
   the other way round).
 * ``UpdateSecretVersionStage`` moving AWSCURRENT also moves moto's default
   version, so a plain ``GetSecretValue`` returns the new current value.
+* ``PutSecretValue`` never changes a version that holds a value, as the
+  service documents ("you can't modify an existing version"): the same value
+  again succeeds and does nothing, a different one fails with
+  ``ResourceExistsException``. Moto overwrites a version labelled AWSPENDING
+  whatever it holds, so two createSecret steps racing on two instances left
+  the value one of them did not store. The check and the write are atomic.
 
 Each event carries a ``RotationToken``; the launcher records whether the
 function passed it on to ``PutSecretValue``.
@@ -73,6 +79,7 @@ from moto.secretsmanager import models as sm
 from moto.secretsmanager.exceptions import (
     InvalidParameterException,
     InvalidRequestException,
+    ResourceExistsException,
     ResourceNotFoundException,
     SecretNotFoundException,
 )
@@ -261,7 +268,40 @@ def update_secret_version_stage(
     return result
 
 
+ORIGINAL_PUT_SECRET_VALUE = sm.SecretsManagerBackend.put_secret_value
+PUT_LOCK = threading.Lock()
+
+
+def put_secret_value(
+    self, secret_id, secret_string, secret_binary, client_request_token, version_stages
+):
+    """Moto's version, except that a version holding a value never changes."""
+    with PUT_LOCK:
+        if self._is_valid_identifier(secret_id) and client_request_token:
+            secret = self.secrets[secret_id]
+            version = getattr(secret, "versions", {}).get(client_request_token)
+            holds = version is not None and (
+                version.get("secret_string") is not None or version.get("secret_binary") is not None
+            )
+            if holds:
+                if (
+                    version.get("secret_string") == secret_string
+                    and version.get("secret_binary") == secret_binary
+                ):
+                    return secret.to_short_dict(
+                        include_version_stages=True, version_id=client_request_token
+                    )
+                raise ResourceExistsException(
+                    "You can't use ClientRequestToken %s because that value is already in use "
+                    "for a version of secret %s." % (client_request_token, secret.arn)
+                )
+        return ORIGINAL_PUT_SECRET_VALUE(
+            self, secret_id, secret_string, secret_binary, client_request_token, version_stages
+        )
+
+
 sm.SecretsManagerBackend.rotate_secret = rotate_secret
+sm.SecretsManagerBackend.put_secret_value = put_secret_value
 sm.SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage
 
 

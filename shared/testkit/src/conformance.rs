@@ -61,6 +61,10 @@ async fn assert_rotated<D: TestDatabase>(
     );
 }
 
+/// A rotation through `RotateSecret` replaces the password (default length
+/// and excluded characters), carries every other field over, moves the
+/// labels, passes the `RotationToken` on, and never shows the server the
+/// password.
 pub async fn rotation_replaces_the_password_and_moves_the_labels<D: TestDatabase>(function: &str) {
     let world = World::<D>::start(function).await;
     let old_password = "initial-Password-1";
@@ -125,6 +129,8 @@ pub async fn rotation_replaces_the_password_and_moves_the_labels<D: TestDatabase
     );
 }
 
+/// Five rotations in a row: each password new and working, the one before
+/// refused, the labels right every time.
 pub async fn five_rotations_in_a_row<D: TestDatabase>(function: &str) {
     let world = World::<D>::start(function).await;
     let secret = world
@@ -156,6 +162,8 @@ pub async fn five_rotations_in_a_row<D: TestDatabase>(function: &str) {
     }
 }
 
+/// Every step delivered twice (as the service and Lambda may) ends in the
+/// same state as once; createSecret keeps the first pending value.
 pub async fn each_step_run_twice_gives_the_same_end_state<D: TestDatabase>(function: &str) {
     let world = World::<D>::start(function).await;
     let secret = world
@@ -226,6 +234,8 @@ pub async fn each_step_run_twice_gives_the_same_end_state<D: TestDatabase>(funct
     assert_rotated(&world, &secret, &token, &old_version).await;
 }
 
+/// setSecret logs in with `AWSPREVIOUS` when the database still holds it
+/// (a rotation that stopped half-way) and finishes the rotation.
 pub async fn set_secret_recovers_when_the_database_holds_the_previous_password<D: TestDatabase>(
     function: &str,
 ) {
@@ -257,6 +267,8 @@ pub async fn set_secret_recovers_when_the_database_holds_the_previous_password<D
     assert!(world.lambda.function_log_text().contains("AWSPREVIOUS"));
 }
 
+/// Unusable secret values fail with an error naming the secret and the
+/// field; labels and database stay as they were.
 pub async fn bad_secrets_fail_clearly_and_change_nothing<D: TestDatabase>(function: &str) {
     let world = World::<D>::start(function).await;
     let password = "bad-Secret-Password-9";
@@ -356,6 +368,8 @@ pub async fn bad_secrets_fail_clearly_and_change_nothing<D: TestDatabase>(functi
     );
 }
 
+/// A user name with quotes, spaces and Unicode rotates: names are quoted by
+/// the server's rules.
 pub async fn a_username_with_quotes_spaces_and_unicode_rotates<D: TestDatabase>(function: &str) {
     let world = World::<D>::start(function).await;
     let user = "o'brien `the` \"ünïcødé\" u\\ser; DROP USER x; --";
@@ -369,6 +383,7 @@ pub async fn a_username_with_quotes_spaces_and_unicode_rotates<D: TestDatabase>(
     assert!(world.db.admin_works().await, "administrator intact");
 }
 
+/// AWS's password policy variables shape the new password.
 pub async fn password_policy_environment_variables_take_effect<D: TestDatabase>(function: &str) {
     let world = World::<D>::start_with_env(
         function,
@@ -413,6 +428,8 @@ pub async fn password_policy_environment_variables_take_effect<D: TestDatabase>(
     }
 }
 
+/// Errors name the credential that failed and why: authentication,
+/// unreachable, TLS; only `"ssl": false` opts into plaintext, with a warning.
 pub async fn failures_say_which_credential_failed_and_why<D: TestDatabase>(function: &str) {
     let mut world = World::<D>::start(function).await;
     // Wrong password in the secret: authentication, current and previous named.
@@ -465,6 +482,8 @@ pub async fn failures_say_which_credential_failed_and_why<D: TestDatabase>(funct
     assert!(world.lambda.function_log_text().contains("WITHOUT TLS"));
 }
 
+/// The pre-checks refuse an unknown token, a token not `AWSPENDING` and a
+/// secret with rotation turned off, before any change.
 pub async fn pre_checks_refuse_wrong_tokens_and_disabled_rotation<D: TestDatabase>(function: &str) {
     let world = World::<D>::start(function).await;
     let secret = world
@@ -511,6 +530,7 @@ pub async fn pre_checks_refuse_wrong_tokens_and_disabled_rotation<D: TestDatabas
     assert!(disabled.message.contains(&secret), "{disabled}");
 }
 
+/// No password appears in any log at trace level.
 pub async fn no_password_appears_in_any_log<D: TestDatabase>(function: &str) {
     let world = World::<D>::start_with_env(function, &[("RUST_LOG", "debug")]).await;
     let first = "leak-Check-Password-0";
@@ -546,6 +566,8 @@ pub async fn no_password_appears_in_any_log<D: TestDatabase>(function: &str) {
     );
 }
 
+/// `AWS_ENDPOINT_URL_SECRETS_MANAGER` works as well as
+/// `SECRETS_MANAGER_ENDPOINT`.
 pub async fn the_sdk_endpoint_variable_works_too<D: TestDatabase>(function: &str) {
     let mut world = World::<D>::start(function).await;
     let url = world.emulator.url.clone();

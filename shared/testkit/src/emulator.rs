@@ -52,6 +52,7 @@ impl Emulator {
     pub fn client(&self) -> Client {
         let config = aws_sdk_secretsmanager::Config::builder()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(rotation::aws::http_client())
             .region(Region::new(REGION))
             .credentials_provider(Credentials::new(
                 "testing", "testing", None, None, "testkit",
@@ -65,6 +66,7 @@ impl Emulator {
     pub fn rds_client(&self) -> aws_sdk_rds::Client {
         let config = aws_sdk_rds::Config::builder()
             .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
+            .http_client(rotation::aws::http_client())
             .region(aws_sdk_rds::config::Region::new(REGION))
             .credentials_provider(aws_sdk_rds::config::Credentials::new(
                 "testing", "testing", None, None, "testkit",

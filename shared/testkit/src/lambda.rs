@@ -218,6 +218,7 @@ impl LocalLambda {
         }
     }
 
+    /// Stops the function's processes (the runtime API keeps running).
     pub fn stop_function(&mut self) {
         if let Some(mut guard) = self.function.take() {
             guard.stop();

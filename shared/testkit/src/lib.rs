@@ -30,6 +30,7 @@ pub mod emulator;
 pub mod faults;
 pub mod lambda;
 pub mod mariadb;
+pub mod memory;
 pub mod postgres;
 pub mod semantics;
 pub mod tools;
