@@ -93,12 +93,14 @@ pub async fn connect(
         .stmt_cache_size(0);
     if tls.use_tls_for(secret, role) {
         // The same CAs as every other function: public roots (the driver's
-        // built-in webpki roots) only when trusted, plus the RDS bundle and
-        // the extra file as PEM.
+        // built-in webpki roots) only when trusted, plus the RDS CAs and the
+        // extra file as DER certificates parsed once at start (the driver
+        // builds its root store on every connection: PEM would be decoded
+        // again each time).
         let ssl = SslOpts::default()
             .with_disable_built_in_roots(!tls.public_roots)
             .with_root_certs(
-                tls.pem_bundles()
+                tls.extra_root_certificates()
                     .into_iter()
                     .map(|pem| match pem {
                         Cow::Borrowed(built_in) => built_in.into(),

@@ -3,7 +3,8 @@
 // The nested async state machines of the driver and the SDK are deep.
 #![recursion_limit = "256"]
 
-#[tokio::main]
+// One invocation at a time: one thread, no cross-thread wake-ups.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     rotation::logging::init();
     // A bad configuration is reported at start, before any invocation.

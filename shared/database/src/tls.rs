@@ -91,8 +91,8 @@ pub struct TlsSettings {
     pub public_roots: bool,
     /// Whether the built-in RDS CAs are trusted.
     pub rds_roots: bool,
-    /// The extra CA file's contents, read once at start.
-    extra_pem: Option<Arc<[u8]>>,
+    /// The extra CA file's certificates (DER), read once at start.
+    extra_der: Arc<Vec<CertificateDer<'static>>>,
     config: Arc<ClientConfig>,
 }
 
@@ -107,6 +107,23 @@ impl std::fmt::Debug for TlsSettings {
     }
 }
 
+/// The certificates of the PEM text `pem` (from `source`, for messages).
+/// A source without any certificate is an error naming it.
+pub fn parse_pem_certificates(
+    pem: &[u8],
+    source: &str,
+) -> Result<Vec<CertificateDer<'static>>, BackendError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| BackendError::Config(format!("{source}: bad PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(BackendError::Config(format!(
+            "{source}: no certificate found"
+        )));
+    }
+    Ok(certs)
+}
+
 /// Adds every certificate of the PEM text `pem` (from `source`, for
 /// messages) to `roots`; returns how many. Expired CAs are kept (a verifier
 /// never chains to them); a certificate that cannot be a trust anchor, or a
@@ -116,20 +133,30 @@ pub fn add_pem_roots(
     pem: &[u8],
     source: &str,
 ) -> Result<usize, BackendError> {
-    let mut added = 0;
-    for cert in CertificateDer::pem_slice_iter(pem) {
-        let cert = cert.map_err(|e| BackendError::Config(format!("{source}: bad PEM: {e}")))?;
+    add_der_roots(roots, &parse_pem_certificates(pem, source)?, source)
+}
+
+fn add_der_roots(
+    roots: &mut RootCertStore,
+    certs: &[CertificateDer<'static>],
+    source: &str,
+) -> Result<usize, BackendError> {
+    for cert in certs {
         roots
-            .add(cert)
+            .add(cert.clone())
             .map_err(|e| BackendError::Config(format!("{source}: unusable certificate: {e}")))?;
-        added += 1;
     }
-    if added == 0 {
-        return Err(BackendError::Config(format!(
-            "{source}: no certificate found"
-        )));
+    Ok(certs.len())
+}
+
+/// The built-in RDS CAs, parsed from [`RDS_CA_BUNDLE`] once per process.
+pub fn rds_certificates() -> Result<&'static [CertificateDer<'static>], BackendError> {
+    static PARSED: std::sync::OnceLock<Vec<CertificateDer<'static>>> = std::sync::OnceLock::new();
+    if let Some(certs) = PARSED.get() {
+        return Ok(certs);
     }
-    Ok(added)
+    let certs = parse_pem_certificates(RDS_CA_BUNDLE.as_bytes(), "the built-in RDS CA bundle")?;
+    Ok(PARSED.get_or_init(|| certs))
 }
 
 fn read_extra_ca(path: &Path) -> Result<Vec<u8>, BackendError> {
@@ -187,19 +214,20 @@ impl TlsSettings {
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         }
         if trust.rds_roots {
-            add_pem_roots(
+            add_der_roots(
                 &mut roots,
-                RDS_CA_BUNDLE.as_bytes(),
+                rds_certificates()?,
                 "the built-in RDS CA bundle",
             )?;
         }
-        let extra_pem = match &trust.extra_ca_file {
-            None => None,
+        let extra_der = match &trust.extra_ca_file {
+            None => Vec::new(),
             Some(path) => {
                 let pem = read_extra_ca(path)?;
                 let source = format!("{EXTRA_CA_VAR} {}", path.display());
-                add_pem_roots(&mut roots, &pem, &source)?;
-                Some(Arc::from(pem))
+                let certs = parse_pem_certificates(&pem, &source)?;
+                add_der_roots(&mut roots, &certs, &source)?;
+                certs
             }
         };
         if roots.is_empty() && mode != TlsMode::Disable {
@@ -222,24 +250,29 @@ impl TlsSettings {
             extra_ca_file: trust.extra_ca_file,
             public_roots: trust.public_roots,
             rds_roots: trust.rds_roots,
-            extra_pem,
+            extra_der: Arc::new(extra_der),
             config: Arc::new(config),
         })
     }
 
-    /// The PEM bundles trusted besides the public roots (the RDS CAs and
-    /// the extra file, as enabled), for drivers that take PEM rather than a
-    /// rustls configuration. Trust the public roots too exactly when
-    /// [`TlsSettings::public_roots`] is set.
-    pub fn pem_bundles(&self) -> Vec<Cow<'static, [u8]>> {
-        let mut bundles = Vec::new();
+    /// The CA certificates (DER) trusted besides the public roots (the RDS
+    /// CAs and the extra file, as enabled), parsed once at start, for
+    /// drivers that take certificates rather than a rustls configuration
+    /// (and would otherwise parse PEM again on every connection). Trust the
+    /// public roots too exactly when [`TlsSettings::public_roots`] is set.
+    pub fn extra_root_certificates(&self) -> Vec<Cow<'static, [u8]>> {
+        let mut certs: Vec<Cow<'static, [u8]>> = Vec::new();
         if self.rds_roots {
-            bundles.push(Cow::Borrowed(RDS_CA_BUNDLE.as_bytes()));
+            if let Ok(rds) = rds_certificates() {
+                certs.extend(rds.iter().map(|c| Cow::Borrowed(c.as_ref())));
+            }
         }
-        if let Some(pem) = &self.extra_pem {
-            bundles.push(Cow::Owned(pem.to_vec()));
-        }
-        bundles
+        certs.extend(
+            self.extra_der
+                .iter()
+                .map(|c| Cow::Owned(c.as_ref().to_vec())),
+        );
+        certs
     }
 
     /// Whether to use TLS for a secret whose `ssl` field is `ssl`.
@@ -343,7 +376,7 @@ mod tests {
         // Trusted by default, beside the public roots.
         let settings = TlsSettings::new(TlsMode::Auto, None).unwrap();
         assert!(settings.public_roots && settings.rds_roots);
-        assert_eq!(settings.pem_bundles().len(), 1);
+        assert_eq!(settings.extra_root_certificates().len(), 121);
     }
 
     #[test]
@@ -360,7 +393,7 @@ mod tests {
         assert!(!rds_only.public_roots && rds_only.rds_roots);
         let public_only = TlsSettings::from_lookup(lookup(vec![(RDS_ROOTS_VAR, "no")])).unwrap();
         assert!(public_only.public_roots && !public_only.rds_roots);
-        assert!(public_only.pem_bundles().is_empty());
+        assert!(public_only.extra_root_certificates().is_empty());
         let err = TlsSettings::from_lookup(lookup(vec![
             (PUBLIC_ROOTS_VAR, "false"),
             (RDS_ROOTS_VAR, "false"),

@@ -50,6 +50,9 @@ def now_ms():
 
 class Proxy(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY each
+    # answer waits for the peer's delayed ACK (tens of milliseconds).
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):  # quiet: one line per request is noise
         pass
@@ -86,20 +89,11 @@ class Proxy(BaseHTTPRequestHandler):
         path = self.path
         if path.startswith("/_proxy/"):
             return self.control(path, body)
-        connection = http.client.HTTPConnection(UPSTREAM["host"], UPSTREAM["port"], timeout=None)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-        connection.request(self.command, path, body=body, headers=headers)
-        if not self.wait_for_upstream(connection):
-            # The function went away while waiting for an event (a test
-            # restarted it): hang up upstream too, as its own connection
-            # would have, so the runtime does not hand an event to nobody.
-            connection.close()
-            self.close_connection = True
+        forwarded = self.forward(path, body, headers)
+        if forwarded is None:
             return
-        response = connection.getresponse()
-        answer_body = response.read()
-        answer_headers = response.getheaders()
-        connection.close()
+        response, answer_headers, answer_body = forwarded
         if path.endswith("/runtime/invocation/next") and response.status == 200:
             request_id = response.getheader("Lambda-Runtime-Aws-Request-Id")
             started = now_ms()
@@ -125,6 +119,51 @@ class Proxy(BaseHTTPRequestHandler):
                     record["answered_ms"] = now_ms()
                     record["answer"] = match.group(2)
         self.reply(response.status, answer_headers, answer_body)
+
+    def forward(self, path, body, headers):
+        """Sends the request upstream on this connection's kept-alive upstream
+        connection (a new one if the runtime closed it); None if the function
+        hung up while waiting."""
+        for attempt in (1, 2):
+            connection = getattr(self, "upstream", None)
+            if connection is None:
+                connection = http.client.HTTPConnection(UPSTREAM["host"], UPSTREAM["port"], timeout=None)
+                self.upstream = connection
+            try:
+                if connection.sock is None:
+                    connection.connect()
+                    connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                connection.request(self.command, path, body=body, headers=headers)
+                if not self.wait_for_upstream(connection):
+                    # The function went away while waiting for an event (a
+                    # test restarted it): hang up upstream too, as its own
+                    # connection would have, so the runtime does not hand an
+                    # event to nobody.
+                    self.drop_upstream()
+                    self.close_connection = True
+                    return None
+                response = connection.getresponse()
+                answer_body = response.read()
+            except (http.client.HTTPException, OSError):
+                self.drop_upstream()
+                if attempt == 2:
+                    raise
+                continue
+            answer_headers = response.getheaders()
+            if response.will_close:
+                self.drop_upstream()
+            return response, answer_headers, answer_body
+        return None
+
+    def drop_upstream(self):
+        connection = getattr(self, "upstream", None)
+        if connection is not None:
+            connection.close()
+        self.upstream = None
+
+    def finish(self):
+        self.drop_upstream()
+        super().finish()
 
     def wait_for_upstream(self, connection):
         """Waits until upstream answers; False if the client hung up first."""
