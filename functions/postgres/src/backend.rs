@@ -60,15 +60,16 @@ impl Default for PostgresEngine {
 
 /// The SQL that sets `username`'s password to `password`, sent as a
 /// SCRAM-SHA-256 verifier so the plaintext never reaches the server.
-pub fn set_password_sql(username: &str, password: &SecretString) -> Zeroizing<String> {
-    let verifier = Zeroizing::new(postgres_protocol::password::scram_sha_256(
-        password.expose_secret().as_bytes(),
-    ));
-    Zeroizing::new(format!(
+pub fn set_password_sql(
+    username: &str,
+    password: &SecretString,
+) -> Result<Zeroizing<String>, BackendError> {
+    let verifier = crate::scram::verifier(password.expose_secret())?;
+    Ok(Zeroizing::new(format!(
         "ALTER ROLE {} WITH PASSWORD {}",
         escape_identifier(username),
         escape_literal(&verifier)
-    ))
+    )))
 }
 
 impl Engine for PostgresEngine {
@@ -96,7 +97,7 @@ impl Engine for PostgresEngine {
         conn: &mut Client,
         pending: &DatabaseSecret,
     ) -> Result<(), BackendError> {
-        conn.batch_execute(&set_password_sql(&pending.username, &pending.password))
+        conn.batch_execute(&set_password_sql(&pending.username, &pending.password)?)
             .await
             .map_err(statement_error(format!(
                 "setting the password of user {:?}",
@@ -136,7 +137,7 @@ mod tests {
     #[test]
     fn password_goes_as_a_verifier_and_the_name_is_quoted() {
         let password = SecretString::from("plain-text-password".to_owned());
-        let sql = set_password_sql("we\"ird name'; DROP ROLE x; --", &password);
+        let sql = set_password_sql("we\"ird name'; DROP ROLE x; --", &password).unwrap();
         assert!(!sql.contains("plain-text-password"), "{}", *sql);
         assert!(sql.starts_with("ALTER ROLE \"we\"\"ird name'; DROP ROLE x; --\" WITH PASSWORD 'SCRAM-SHA-256$4096:"), "{}", *sql);
     }

@@ -76,7 +76,7 @@ pub async fn clone_user(
         .await
         .map_err(statement_error(format!("granting {role:?} to {pending:?}")))?;
     }
-    tx.batch_execute(&set_password_sql(pending, password))
+    tx.batch_execute(&set_password_sql(pending, password)?)
         .await
         .map_err(statement_error(format!(
             "setting the password of user {pending:?}"

@@ -12,5 +12,6 @@
 pub mod backend;
 pub mod clone;
 pub mod connect;
+pub mod scram;
 
 pub use backend::{backend_from_env, PostgresBackend, PostgresEngine, DEFAULT_EXCLUDE_CHARACTERS};

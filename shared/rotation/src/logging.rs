@@ -9,11 +9,12 @@
 //!   format the README's metric filters and queries are written for.
 //! * Level: `AWS_LAMBDA_LOG_LEVEL` (`TRACE` … `FATAL`), which Lambda sets
 //!   when an application log level is configured, wins; else `RUST_LOG`
-//!   (any `tracing` filter); else `info`.
+//!   (a level, or `target=level` directives separated by commas, e.g.
+//!   `debug,aws_config=info`); else `info`.
 
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::EnvFilter;
 
 /// Environment variable Lambda sets to the function's log format.
 pub const LOG_FORMAT_VAR: &str = "AWS_LAMBDA_LOG_FORMAT";
@@ -95,25 +96,37 @@ fn lambda_level(value: &str) -> Option<&'static str> {
 /// valid, else `info`.
 /// The raw-event target is always capped at `debug` (see
 /// [`RAW_EVENT_TARGET`]).
-pub fn filter_from(lookup: impl Fn(&str) -> Option<String>) -> EnvFilter {
+pub fn filter_from(lookup: impl Fn(&str) -> Option<String>) -> Targets {
     let chosen = lookup(LOG_LEVEL_VAR)
         .as_deref()
         .and_then(lambda_level)
-        .and_then(|level| EnvFilter::try_new(directives(level)).ok())
-        .or_else(|| lookup("RUST_LOG").and_then(|spec| EnvFilter::try_new(spec).ok()))
-        .unwrap_or_else(|| EnvFilter::new(directives("info")));
+        .and_then(|level| directives(level).parse::<Targets>().ok())
+        .or_else(|| lookup("RUST_LOG").and_then(|spec| spec.parse::<Targets>().ok()))
+        .unwrap_or_else(|| {
+            directives("info")
+                .parse::<Targets>()
+                .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO))
+        });
     // Only a filter that lets something through at trace can reach it.
-    let may_trace = chosen
-        .max_level_hint()
-        .is_none_or(|level| level == tracing_subscriber::filter::LevelFilter::TRACE);
-    match format!("{RAW_EVENT_TARGET}=debug").parse() {
-        Ok(cap) if may_trace => chosen.add_directive(cap),
-        _ => chosen,
+    if max_level(&chosen) == LevelFilter::TRACE {
+        chosen.with_target(RAW_EVENT_TARGET, LevelFilter::DEBUG)
+    } else {
+        chosen
     }
 }
 
+/// The most verbose level `filter` lets through for any target.
+pub fn max_level(filter: &Targets) -> LevelFilter {
+    filter
+        .iter()
+        .map(|(_, level)| level)
+        .chain(filter.default_level())
+        .max()
+        .unwrap_or(LevelFilter::OFF)
+}
+
 /// The log filter from the process environment (see [`filter_from`]).
-pub fn filter() -> EnvFilter {
+pub fn filter() -> Targets {
     filter_from(|name| std::env::var(name).ok())
 }
 
@@ -166,16 +179,15 @@ mod tests {
                     .map(|(_, v)| (*v).to_owned())
             }
         };
-        use tracing_subscriber::filter::LevelFilter;
-        let level = |filter: EnvFilter| filter.max_level_hint();
+        let level = |filter: Targets| max_level(&filter);
         let both = filter_from(env(&[(LOG_LEVEL_VAR, "WARN"), ("RUST_LOG", "trace")]));
-        assert_eq!(level(both), Some(LevelFilter::WARN));
+        assert_eq!(level(both), LevelFilter::WARN);
         let fatal = filter_from(env(&[(LOG_LEVEL_VAR, "FATAL")]));
-        assert_eq!(level(fatal), Some(LevelFilter::ERROR));
+        assert_eq!(level(fatal), LevelFilter::ERROR);
         let rust_log = filter_from(env(&[("RUST_LOG", "debug")]));
-        assert_eq!(level(rust_log), Some(LevelFilter::DEBUG));
+        assert_eq!(level(rust_log), LevelFilter::DEBUG);
         let bad = filter_from(env(&[(LOG_LEVEL_VAR, "LOUD")]));
-        assert_eq!(level(bad), Some(LevelFilter::INFO));
+        assert_eq!(level(bad), LevelFilter::INFO);
     }
 
     #[test]
