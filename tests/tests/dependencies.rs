@@ -8,26 +8,15 @@ use std::path::Path;
 use std::process::Command;
 
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the repository root")
+    e2e::repository_root()
 }
 
-/// Every function package: the `name` of each `functions/*/Cargo.toml`.
+/// Every function package.
 fn function_packages() -> Vec<String> {
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(root().join("functions")).expect("functions/") {
-        let manifest = entry.expect("entry").path().join("Cargo.toml");
-        let text = std::fs::read_to_string(&manifest).expect("a manifest");
-        let name = text
-            .lines()
-            .find(|l| l.trim_start().starts_with("name"))
-            .and_then(|l| l.split('"').nth(1))
-            .expect("a package name");
-        names.push(name.to_owned());
-    }
-    names.sort();
-    names
+    e2e::function_crates()
+        .into_iter()
+        .map(|c| c.package)
+        .collect()
 }
 
 /// Crate name -> the versions the package links.

@@ -4,33 +4,15 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the repository root")
+    e2e::repository_root()
 }
 
 /// The binary name of every crate in `functions/`.
 fn function_binaries() -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    for entry in std::fs::read_dir(root().join("functions")).expect("functions/") {
-        let dir = entry.expect("entry").path();
-        let manifest = std::fs::read_to_string(dir.join("Cargo.toml"))
-            .unwrap_or_else(|e| panic!("{}: no Cargo.toml: {e}", dir.display()));
-        // The [[bin]] name, else the package name.
-        let bin = manifest
-            .split("[[bin]]")
-            .nth(1)
-            .and_then(|section| section.lines().find(|l| l.trim_start().starts_with("name")))
-            .or_else(|| {
-                manifest
-                    .lines()
-                    .find(|l| l.trim_start().starts_with("name"))
-            })
-            .and_then(|line| line.split('"').nth(1))
-            .unwrap_or_else(|| panic!("{}: no package or binary name", dir.display()));
-        names.insert(bin.to_owned());
-    }
-    names
+    e2e::function_crates()
+        .into_iter()
+        .map(|c| c.binary)
+        .collect()
 }
 
 /// The `Binary:` of every rust-cargolambda function in template.yaml.
