@@ -121,12 +121,11 @@ pub async fn admin_credential(
             .map_err(|e| admin_error(format!("cannot be described: {}", e.message)))?;
         let client = rds_client.await;
         let lookup = rds::resolve(&client, &meta.tags, child.shape.default_port);
-        let found = rotation::deadline::within(None, lookup)
-            .await
-            .map_err(|source| BackendError::OutOfTime {
-                operation: "looking up the admin secret's database with the RDS API".to_owned(),
-                source,
-            })??;
+        let found = rotation::deadline::within_operation(
+            "looking up the admin secret's database with the RDS API",
+            lookup,
+        )
+        .await?;
         match found {
             Some(endpoint) => (endpoint.host, endpoint.port, endpoint.accepted_hosts),
             None => {

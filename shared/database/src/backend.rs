@@ -220,7 +220,7 @@ impl<E: Engine> DatabaseBackend<E> {
         let Some(mut conn) = conn else {
             return Err(BackendError::Credentials(failures));
         };
-        within(
+        deadline::within_operation(
             "setting the password",
             self.engine.set_own_password(&mut conn, pending),
         )
@@ -255,7 +255,7 @@ impl<E: Engine> DatabaseBackend<E> {
             .login(&admin, CredentialRole::Admin)
             .await
             .map_err(BackendError::credential)?;
-        within(
+        deadline::within_operation(
             "making the other user of the pair",
             self.engine
                 .clone_user(&mut admin_conn, &mut current_conn, current, pending),
@@ -307,7 +307,9 @@ impl<E: Engine> Backend for DatabaseBackend<E> {
             .login(pending, CredentialRole::Pending)
             .await
             .map_err(BackendError::credential)?;
-        let user = within("running a test query", self.engine.session_user(&mut conn)).await?;
+        let user =
+            deadline::within_operation("running a test query", self.engine.session_user(&mut conn))
+                .await?;
         if user != pending.username {
             return Err(BackendError::operation(
                 "running a test query",
@@ -325,24 +327,10 @@ impl<E: Engine> Backend for DatabaseBackend<E> {
         if self.alternates(current) {
             return Ok(());
         }
-        within(
+        deadline::within_operation(
             "the clean-up after finishSecret",
             self.engine.after_finish(current, &self.settings),
         )
         .await
     }
-}
-
-/// Runs a backend operation (statements after login) within the
-/// invocation's remaining time; running out is an error naming `operation`.
-async fn within<T>(
-    operation: &str,
-    work: impl std::future::Future<Output = Result<T, BackendError>>,
-) -> Result<T, BackendError> {
-    deadline::within(None, work)
-        .await
-        .map_err(|source| BackendError::OutOfTime {
-            operation: operation.to_owned(),
-            source,
-        })?
 }

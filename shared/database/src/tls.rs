@@ -124,18 +124,9 @@ pub fn parse_pem_certificates(
     Ok(certs)
 }
 
-/// Adds every certificate of the PEM text `pem` (from `source`, for
-/// messages) to `roots`; returns how many. Expired CAs are kept (a verifier
-/// never chains to them); a certificate that cannot be a trust anchor, or a
-/// source without any certificate, is an error naming `source`.
-pub fn add_pem_roots(
-    roots: &mut RootCertStore,
-    pem: &[u8],
-    source: &str,
-) -> Result<usize, BackendError> {
-    add_der_roots(roots, &parse_pem_certificates(pem, source)?, source)
-}
-
+/// Adds `certs` (from `source`, for messages) to `roots`; returns how many.
+/// Expired CAs are kept (a verifier never chains to them); a certificate that
+/// cannot be a trust anchor is an error naming `source`.
 fn add_der_roots(
     roots: &mut RootCertStore,
     certs: &[CertificateDer<'static>],
@@ -353,7 +344,7 @@ mod tests {
     #[test]
     fn the_rds_bundle_is_built_in_and_holds_the_g1_roots() {
         let mut roots = RootCertStore::empty();
-        let count = add_pem_roots(&mut roots, RDS_CA_BUNDLE.as_bytes(), "rds").unwrap();
+        let count = add_der_roots(&mut roots, rds_certificates().unwrap(), "rds").unwrap();
         assert_eq!(count, 121, "certificates in rds-ca/global-bundle.pem");
         for family in [
             "Root CA RSA2048 G1",

@@ -138,6 +138,22 @@ pub async fn within<F: Future>(limit: Option<Duration>, future: F) -> Result<F::
         })
 }
 
+/// Runs a backend operation (e.g. statements after a login) within the
+/// invocation's remaining time; running out is a
+/// [`BackendError::OutOfTime`](crate::BackendError::OutOfTime) naming
+/// `operation`.
+pub async fn within_operation<T>(
+    operation: &str,
+    work: impl Future<Output = Result<T, crate::BackendError>>,
+) -> Result<T, crate::BackendError> {
+    within(None, work)
+        .await
+        .map_err(|source| crate::BackendError::OutOfTime {
+            operation: operation.to_owned(),
+            source,
+        })?
+}
+
 /// Milliseconds since the Unix epoch, now.
 pub fn now_epoch_millis() -> u64 {
     SystemTime::now()
