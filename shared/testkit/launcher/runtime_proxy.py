@@ -89,6 +89,16 @@ class Proxy(BaseHTTPRequestHandler):
         path = self.path
         if path.startswith("/_proxy/"):
             return self.control(path, body)
+        # The function has answered when it sends its answer: record that
+        # before forwarding, since the runtime releases the invoke (and a
+        # test may read the record) as soon as it has the answer.
+        match = ANSWER.search(path)
+        if match:
+            with LOCK:
+                record = STATE["invocations"].get(match.group(1))
+                if record is not None and record["answer"] is None:
+                    record["answered_ms"] = now_ms()
+                    record["answer"] = match.group(2)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
         forwarded = self.forward(path, body, headers)
         if forwarded is None:
@@ -111,13 +121,6 @@ class Proxy(BaseHTTPRequestHandler):
                 (k, str(deadline) if k.lower() == "lambda-runtime-deadline-ms" else v)
                 for k, v in answer_headers
             ]
-        match = ANSWER.search(path)
-        if match:
-            with LOCK:
-                record = STATE["invocations"].get(match.group(1))
-                if record is not None and record["answer"] is None:
-                    record["answered_ms"] = now_ms()
-                    record["answer"] = match.group(2)
         self.reply(response.status, answer_headers, answer_body)
 
     def forward(self, path, body, headers):
