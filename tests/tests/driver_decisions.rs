@@ -35,6 +35,8 @@ struct FakeEngine {
     users: Arc<Mutex<HashMap<String, String>>>,
     logins: Arc<Mutex<Vec<(CredentialRole, String, bool)>>>,
     limit: Option<NameLimit>,
+    /// Whether it can clone users (alternating users).
+    clones: bool,
 }
 
 impl FakeEngine {
@@ -45,6 +47,7 @@ impl FakeEngine {
                 unit: NameUnit::Bytes,
                 source: "the fake's limit".into(),
             }),
+            clones: true,
             ..Default::default()
         };
         engine.set(user, password);
@@ -79,8 +82,8 @@ impl Engine for FakeEngine {
         &SHAPE
     }
 
-    fn name_limit(&self) -> &NameLimit {
-        self.limit.as_ref().expect("a limit")
+    fn name_limit(&self) -> Option<&NameLimit> {
+        self.limit.as_ref()
     }
 
     async fn login(
@@ -113,6 +116,10 @@ impl Engine for FakeEngine {
     ) -> Result<(), BackendError> {
         self.set(conn, pending.password.expose_secret());
         Ok(())
+    }
+
+    fn can_clone_users(&self) -> bool {
+        self.clones
     }
 
     async fn clone_user(
@@ -299,6 +306,43 @@ async fn alternating_users_set_the_other_user_as_the_admin() {
     assert_eq!(f.value_of(AWSCURRENT)["username"], "app_clone");
     // The user the secret named before keeps working until the next rotation.
     assert!(f.engine.accepts("app", "app-Password-1"));
+}
+
+#[tokio::test]
+async fn an_engine_that_cannot_clone_refuses_alternating_users_in_create_secret() {
+    let mut value = secret_value("app", "app-Password-1");
+    value["masterarn"] = json!("admin-secret");
+    let mut f = fixture(value, &[]);
+    f.engine.clones = false;
+    f.engine.limit = None;
+    f.backend = DatabaseBackend::new(f.backend.settings.clone(), f.engine.clone());
+    f.store.start_rotation(&f.arn, "t1");
+    let error = f.step("t1", "createSecret").await.unwrap_err().to_string();
+    assert!(error.contains("cannot clone users"), "{error}");
+    assert!(error.contains("ROTATION_STRATEGY=single-user"), "{error}");
+    assert!(error.contains("`masterarn`"), "{error}");
+    assert_eq!(
+        f.store.value(&f.arn, "t1"),
+        None,
+        "a pending value was stored"
+    );
+    assert!(
+        f.engine.logins().is_empty(),
+        "it logged in: {:?}",
+        f.engine.logins()
+    );
+
+    // The single-user strategy works with the same engine, and without a
+    // name limit nothing is refused for length.
+    let mut long = secret_value(&"u".repeat(200), "long-Password-1");
+    long["masterarn"] = json!("admin-secret");
+    let mut g = fixture(long, &[("ROTATION_STRATEGY", "single-user")]);
+    g.engine.clones = false;
+    g.engine.limit = None;
+    g.backend = DatabaseBackend::new(g.backend.settings.clone(), g.engine.clone());
+    g.store.start_rotation(&g.arn, "t2");
+    g.all_steps("t2").await;
+    assert_eq!(g.value_of(AWSCURRENT)["username"], "u".repeat(200));
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! The driver's finishSecret hook (`Backend::after_finish`, used by MySQL's
 //! dual passwords), through the emulator with a recording backend: called
-//! once, with the new value, after `AWSCURRENT` moved; its failure does not
-//! fail the step; a backend without finish work costs no extra call.
+//! once, with the new value and the previous one, after `AWSCURRENT` moved;
+//! its failure does not fail the step and is logged; a backend without
+//! finish work costs no extra call.
 
 use rotation::{
     rotate, Backend, BackendError, CreateContext, RotationEvent, SecretsManager, SetContext,
@@ -18,8 +19,8 @@ struct Recorder {
     fail_finish: bool,
     secrets: SecretsManager,
     secret_id: String,
-    /// (password passed in, whether AWSCURRENT already held it).
-    finished: Mutex<Vec<(String, bool)>>,
+    /// (password passed in, the previous one, whether AWSCURRENT already held it).
+    finished: Mutex<Vec<(String, Option<String>, bool)>>,
 }
 
 impl Backend for Recorder {
@@ -57,7 +58,11 @@ impl Backend for Recorder {
         self.finish_work
     }
 
-    async fn after_finish(&self, current: &String) -> Result<(), BackendError> {
+    async fn after_finish(
+        &self,
+        current: &String,
+        previous: Option<&String>,
+    ) -> Result<(), BackendError> {
         let now = self
             .secrets
             .get_value(&self.secret_id, None, AWSCURRENT)
@@ -68,7 +73,7 @@ impl Backend for Recorder {
         self.finished
             .lock()
             .expect("lock")
-            .push((current.clone(), moved));
+            .push((current.clone(), previous.cloned(), moved));
         if self.fail_finish {
             return Err(BackendError::Config(
                 "clean-up failed on purpose".to_owned(),
@@ -119,13 +124,23 @@ async fn recorder(world: &PostgresWorld, name: &str, finish_work: bool, fail: bo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_finish_runs_once_with_the_new_value_after_awscurrent_moved() {
+async fn after_finish_runs_once_with_the_new_and_previous_values_after_awscurrent_moved() {
     let world = PostgresWorld::start("rotate-postgres").await;
     let backend = recorder(&world, "hook", true, false).await;
     rotate_in_process(&world, &backend, &backend.secret_id.clone()).await;
     assert_eq!(
         *backend.finished.lock().unwrap(),
-        vec![("start-next".to_owned(), true)]
+        vec![("start-next".to_owned(), Some("start".to_owned()), true)]
+    );
+    // A second rotation: the previous value is the first rotation's.
+    rotate_in_process(&world, &backend, &backend.secret_id.clone()).await;
+    assert_eq!(
+        backend.finished.lock().unwrap().last(),
+        Some(&(
+            "start-next-next".to_owned(),
+            Some("start-next".to_owned()),
+            true
+        ))
     );
 }
 

@@ -178,8 +178,12 @@ impl Engine for MySqlEngine {
         &SHAPE
     }
 
-    fn name_limit(&self) -> &NameLimit {
-        &self.name_limit
+    fn name_limit(&self) -> Option<&NameLimit> {
+        Some(&self.name_limit)
+    }
+
+    fn can_clone_users(&self) -> bool {
+        true
     }
 
     async fn login(
@@ -330,6 +334,7 @@ impl Engine for MySqlEngine {
     async fn after_finish(
         &self,
         current: &DatabaseSecret,
+        _previous: Option<&DatabaseSecret>,
         settings: &DatabaseSettings,
     ) -> Result<(), BackendError> {
         let mut conn = self

@@ -79,8 +79,12 @@ impl Engine for PostgresEngine {
         &SHAPE
     }
 
-    fn name_limit(&self) -> &NameLimit {
-        &self.name_limit
+    fn name_limit(&self) -> Option<&NameLimit> {
+        Some(&self.name_limit)
+    }
+
+    fn can_clone_users(&self) -> bool {
+        true
     }
 
     async fn login(

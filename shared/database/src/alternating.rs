@@ -51,14 +51,17 @@ impl NameLimit {
 /// The other user of the pair: `name` → `name_clone`, `name_clone` → `name`.
 /// A clone name over `limit` is refused: the server would refuse or cut it,
 /// and the pair would no longer match. (The way back, `name_clone` → `name`,
-/// is always shorter and never refused.)
-pub fn other_username(username: &str, limit: &NameLimit) -> Result<String, BackendError> {
+/// is always shorter and never refused.) `None`: no limit is known.
+pub fn other_username(username: &str, limit: Option<&NameLimit>) -> Result<String, BackendError> {
     if let Some(base) = username.strip_suffix(CLONE_SUFFIX) {
         if !base.is_empty() {
             return Ok(base.to_owned());
         }
     }
     let other = format!("{username}{CLONE_SUFFIX}");
+    let Some(limit) = limit else {
+        return Ok(other);
+    };
     let length = limit.length(&other);
     if length > limit.max {
         return Err(BackendError::field(
@@ -162,20 +165,23 @@ mod tests {
     #[test]
     fn names_alternate_and_long_ones_are_refused() {
         let limit = postgres();
-        assert_eq!(other_username("app", &limit).unwrap(), "app_clone");
-        assert_eq!(other_username("app_clone", &limit).unwrap(), "app");
-        assert_eq!(other_username("_clone", &limit).unwrap(), "_clone_clone");
+        assert_eq!(other_username("app", Some(&limit)).unwrap(), "app_clone");
+        assert_eq!(other_username("app_clone", Some(&limit)).unwrap(), "app");
+        assert_eq!(
+            other_username("_clone", Some(&limit)).unwrap(),
+            "_clone_clone"
+        );
         let at_limit = "a".repeat(63 - CLONE_SUFFIX.len());
-        assert_eq!(other_username(&at_limit, &limit).unwrap().len(), 63);
+        assert_eq!(other_username(&at_limit, Some(&limit)).unwrap().len(), 63);
         let over = "a".repeat(63 - CLONE_SUFFIX.len() + 1);
-        let err = other_username(&over, &limit).unwrap_err().to_string();
+        let err = other_username(&over, Some(&limit)).unwrap_err().to_string();
         assert!(
             err.contains("PostgreSQL's limit of 63 bytes") && err.contains("username"),
             "{err}"
         );
         // Bytes, not characters.
         let unicode = "é".repeat(29); // 58 bytes + 6 = 64
-        assert!(other_username(&unicode, &limit).is_err());
+        assert!(other_username(&unicode, Some(&limit)).is_err());
     }
 
     #[test]
@@ -187,10 +193,10 @@ mod tests {
         };
         // 10 characters (20 bytes) + 6 = 16 characters: allowed.
         assert_eq!(
-            other_username(&"é".repeat(10), &limit).unwrap(),
+            other_username(&"é".repeat(10), Some(&limit)).unwrap(),
             format!("{}_clone", "é".repeat(10))
         );
-        let err = other_username(&"é".repeat(11), &limit)
+        let err = other_username(&"é".repeat(11), Some(&limit))
             .unwrap_err()
             .to_string();
         assert!(
@@ -199,6 +205,9 @@ mod tests {
         );
         // Going back from the clone is never refused.
         let long_clone = format!("{}_clone", "x".repeat(40));
-        assert_eq!(other_username(&long_clone, &limit).unwrap(), "x".repeat(40));
+        assert_eq!(
+            other_username(&long_clone, Some(&limit)).unwrap(),
+            "x".repeat(40)
+        );
     }
 }

@@ -1,7 +1,16 @@
-//! The rotation flows every SQL database shares, over a small [`Engine`]
-//! trait: which credential to log in with, in which order, and what to do
-//! when it fails. An engine only knows how to log in and which statements
-//! set a password or clone a user.
+//! The rotation flows every password-protected service shares, over a small
+//! [`Engine`] trait: which credential to log in with, in which order, and
+//! what to do when it fails. An engine only knows how to log in, how a user
+//! changes its own password and, when it can, how to clone a user.
+//!
+//! SQL databases are the first engines, but nothing here is SQL: a cache
+//! (Redis ACL users), a directory (LDAP binds) or any server with a user
+//! name and a password gets the secret format, TLS settings, the password
+//! policy, timeouts, the `AWSPREVIOUS` recovery and the single-user flow by
+//! implementing [`Engine::login`], [`Engine::set_own_password`] and
+//! [`Engine::session_user`]. Cloning users (the alternating-users strategy)
+//! is a capability ([`Engine::can_clone_users`]): an engine without it
+//! refuses that strategy in createSecret, before anything changes.
 
 use crate::alternating::{
     admin_credential, master_arn, other_username, NameLimit, MASTER_ARN_FIELD,
@@ -15,8 +24,8 @@ use rotation::{
 use secrecy::SecretString;
 use std::future::Future;
 
-/// One database engine family (PostgreSQL, MySQL/MariaDB): how to log in and
-/// the statements that change users. The flows around them live in
+/// One family of password-protected servers (PostgreSQL, MySQL/MariaDB, …):
+/// how to log in and how users change. The flows around them live in
 /// [`DatabaseBackend`].
 pub trait Engine: Send + Sync {
     /// An open session.
@@ -25,8 +34,19 @@ pub trait Engine: Send + Sync {
     /// The family's secret shape (engines, default port and database).
     fn shape(&self) -> &'static SecretShape;
 
-    /// The longest user name a clone may have.
-    fn name_limit(&self) -> &NameLimit;
+    /// The longest user name a clone may have; `None` (the default): no
+    /// limit the function knows of.
+    fn name_limit(&self) -> Option<&NameLimit> {
+        None
+    }
+
+    /// Whether [`Engine::clone_user`] is implemented, so that the
+    /// alternating-users strategy works. `false` (the default): a secret
+    /// that asks for that strategy is refused in createSecret, naming the
+    /// setting, before anything changes.
+    fn can_clone_users(&self) -> bool {
+        false
+    }
 
     /// Logs in with `secret` as `role`, TLS as `settings` say.
     fn login(
@@ -48,14 +68,21 @@ pub trait Engine: Send + Sync {
     /// Alternating users, as the admin: makes `pending.username` a user with
     /// `pending.password` and the same rights as `current.username`,
     /// creating it when missing. `current_conn` is a session of the current
-    /// user. Must be safe to run again.
+    /// user. Must be safe to run again. Only called when
+    /// [`Engine::can_clone_users`] says so; the default refuses.
     fn clone_user(
         &self,
-        admin: &mut Self::Conn,
-        current_conn: &mut Self::Conn,
-        current: &DatabaseSecret,
-        pending: &DatabaseSecret,
-    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+        _admin: &mut Self::Conn,
+        _current_conn: &mut Self::Conn,
+        _current: &DatabaseSecret,
+        _pending: &DatabaseSecret,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        async {
+            Err(BackendError::Config(
+                "this function cannot clone users: use the single-user strategy".to_owned(),
+            ))
+        }
+    }
 
     /// The user name the session is logged in as (testSecret's real query).
     fn session_user(
@@ -64,7 +91,8 @@ pub trait Engine: Send + Sync {
     ) -> impl Future<Output = Result<String, BackendError>> + Send;
 
     /// Whether single-user rotation keeps the old password valid beside the
-    /// new one until finishSecret (MySQL's dual passwords). Such an engine's
+    /// new one until finishSecret (MySQL's dual passwords, a Redis user's
+    /// two passwords). Such an engine's
     /// setSecret probes the pending credential before anything else, since
     /// setting the new password a second time would drop the old one.
     fn retains_old_password(&self) -> bool {
@@ -78,10 +106,15 @@ pub trait Engine: Send + Sync {
     }
 
     /// After finishSecret moved `AWSCURRENT` to `current`, single-user
-    /// rotation only: any clean-up (e.g. MySQL's `DISCARD OLD PASSWORD`).
+    /// rotation only: any clean-up (e.g. MySQL's `DISCARD OLD PASSWORD`, or
+    /// removing exactly `previous.password`). `previous` is the value that
+    /// was `AWSCURRENT` before, when it could be read. The contract is
+    /// [`rotation::Backend::after_finish`]'s: a failure is logged, not
+    /// returned, and the next setSecret must not depend on it having run.
     fn after_finish(
         &self,
         _current: &DatabaseSecret,
+        _previous: Option<&DatabaseSecret>,
         _settings: &DatabaseSettings,
     ) -> impl Future<Output = Result<(), BackendError>> + Send {
         async { Ok(()) }
@@ -283,6 +316,18 @@ impl<E: Engine> Backend for DatabaseBackend<E> {
     ) -> Result<DatabaseSecret, BackendError> {
         let password = self.settings.policy.generate()?;
         if self.alternates(current) {
+            if !self.engine.can_clone_users() {
+                return Err(BackendError::Config(format!(
+                    "the alternating-users strategy needs a function that can clone users, and this one cannot \
+                     (ROTATION_STRATEGY is {}{}): set ROTATION_STRATEGY=single-user",
+                    self.settings.strategy.as_str(),
+                    if current.text_field(MASTER_ARN_FIELD).is_some() {
+                        format!(" and the secret has a `{MASTER_ARN_FIELD}` field")
+                    } else {
+                        String::new()
+                    }
+                )));
+            }
             master_arn(current)?;
             let other = other_username(&current.username, self.engine.name_limit())?;
             Ok(current.with_user(&other, password))
@@ -323,13 +368,17 @@ impl<E: Engine> Backend for DatabaseBackend<E> {
         self.engine.has_finish_work()
     }
 
-    async fn after_finish(&self, current: &DatabaseSecret) -> Result<(), BackendError> {
+    async fn after_finish(
+        &self,
+        current: &DatabaseSecret,
+        previous: Option<&DatabaseSecret>,
+    ) -> Result<(), BackendError> {
         if self.alternates(current) {
             return Ok(());
         }
         deadline::within_operation(
             "the clean-up after finishSecret",
-            self.engine.after_finish(current, &self.settings),
+            self.engine.after_finish(current, previous, &self.settings),
         )
         .await
     }

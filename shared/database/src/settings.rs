@@ -26,6 +26,15 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    /// The setting's canonical name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Auto => "auto",
+            Strategy::SingleUser => "single-user",
+            Strategy::AlternatingUsers => "alternating-users",
+        }
+    }
+
     /// Reads a strategy name.
     pub fn parse(value: &str) -> Result<Self, BackendError> {
         match value.trim().to_ascii_lowercase().as_str() {

@@ -168,12 +168,29 @@ pub trait Backend: Send + Sync {
     }
 
     /// finishSecret, after `AWSCURRENT` moved to the new value `current`:
-    /// clean-up on the backend (e.g. forgetting a retained old password). A
-    /// failure is logged, not returned: the labels are already right and
-    /// the old credential only keeps working a little longer.
+    /// clean-up on the backend, such as removing exactly the old credential
+    /// (MySQL's retained password, a Redis user's `<old` password, IAM's
+    /// previous key). `previous` is the value that was `AWSCURRENT` until
+    /// this step (now `AWSPREVIOUS`), `None` when the secret had none or it
+    /// no longer parses.
+    ///
+    /// The contract:
+    /// - it runs once per finishSecret that moved the labels (not when the
+    ///   version was already `AWSCURRENT`), after both label moves;
+    /// - it may fail: the failure is logged as an error (with its
+    ///   `failure_kind`) and finishSecret still succeeds, since the labels
+    ///   are already right and the old credential only keeps working
+    ///   longer than asked;
+    /// - the next rotation retries it implicitly: a backend's
+    ///   [`Backend::set_pending`] must leave the backend accepting exactly
+    ///   what it means to (e.g. exactly the current and the pending
+    ///   password), whether or not the last clean-up ran. The conformance
+    ///   suite checks that a rotation after any failure ends settled, with
+    ///   `AWSCURRENT` logging in.
     fn after_finish(
         &self,
         _current: &Self::Secret,
+        _previous: Option<&Self::Secret>,
     ) -> impl Future<Output = Result<(), BackendError>> + Send {
         async { Ok(()) }
     }
@@ -286,6 +303,35 @@ async fn read_pending<B: Backend>(
         })
 }
 
+/// The value of the version that is `AWSCURRENT` before finishSecret moves
+/// it, for [`Backend::after_finish`]. Not having it is no reason to fail the
+/// step: the clean-up then gets `None`.
+async fn read_previous<B: Backend>(
+    backend: &B,
+    secrets: &SecretsManager,
+    meta: &SecretMetadata,
+    version: Option<&str>,
+) -> Option<B::Secret> {
+    let version = version?;
+    match secrets
+        .get_value(&meta.arn, Some(version), AWSCURRENT)
+        .await
+    {
+        Ok(Some(value)) => match backend.parse(&value.value) {
+            Ok(previous) => Some(previous),
+            Err(error) => {
+                tracing::warn!(%error, "the previous value does not parse: the clean-up gets none");
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(error) => {
+            tracing::warn!(%error, "could not read the previous value: the clean-up gets none");
+            None
+        }
+    }
+}
+
 fn step_error(meta: &SecretMetadata, step: Step, source: BackendError) -> RotationError {
     RotationError::Step {
         secret: meta.arn.clone(),
@@ -369,26 +415,31 @@ async fn finish_secret<B: Backend>(
     meta: &SecretMetadata,
     token: &str,
 ) -> Result<StepOutcome, RotationError> {
-    // Read before the labels move: afterwards the value is no longer AWSPENDING.
-    let new_current = if backend.has_finish_work() {
-        Some(read_pending(backend, secrets, meta, token).await?)
+    let old_current = meta.version_with(AWSCURRENT);
+    // Read before the labels move: afterwards the value is no longer
+    // AWSPENDING. Values are cached by version, so on a warm instance these
+    // are no extra calls.
+    let finish_work = if backend.has_finish_work() {
+        let new_current = read_pending(backend, secrets, meta, token).await?;
+        let previous = read_previous(backend, secrets, meta, old_current).await;
+        Some((new_current, previous))
     } else {
         None
     };
     // Move AWSCURRENT first: if the function stops between the two calls, a
     // re-run sees the token as current and only clears AWSPENDING.
-    let old_current = meta.version_with(AWSCURRENT);
     secrets
         .update_stage(&meta.arn, AWSCURRENT, Some(token), old_current)
         .await?;
     secrets
         .update_stage(&meta.arn, AWSPENDING, None, Some(token))
         .await?;
-    if let Some(current) = new_current {
-        if let Err(error) = backend.after_finish(&current).await {
+    if let Some((current, previous)) = finish_work {
+        if let Err(error) = backend.after_finish(&current, previous.as_ref()).await {
             tracing::error!(
                 %error,
-                "the rotation finished, but the clean-up after it failed"
+                failure_kind = error.failure_kind(),
+                "the rotation finished, but the clean-up after it failed; the next rotation replaces what it left"
             );
         }
     }

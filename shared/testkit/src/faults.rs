@@ -9,7 +9,7 @@
 //! them all again and scans all of it for every password.
 
 use crate::conformance::{assert_never_logged_in, password_of};
-use crate::database::{ServerOptions, TestDatabase};
+use crate::server::{Function, ServerOptions, TestServer};
 use crate::world::World;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -38,7 +38,7 @@ impl Evidence {
     }
 
     /// Adds the passwords of every version of `secret` and all the world's logs.
-    async fn collect<D: TestDatabase>(&mut self, world: &World<D>, secret: &str) {
+    async fn collect<D: TestServer>(&mut self, world: &World<D>, secret: &str) {
         for version in world.stages(secret).await.keys() {
             if let Some(raw) = world.raw_value(secret, Some(version), None).await {
                 if let Ok(value) = serde_json::from_str::<Value>(&raw) {
@@ -84,7 +84,7 @@ impl Evidence {
 /// `AWSPENDING`, and the `AWSCURRENT` credential (or, in the single-user
 /// window between setSecret and finishSecret, the stored `AWSPENDING` one)
 /// logs in.
-pub async fn assert_access_kept<D: TestDatabase>(world: &World<D>, secret: &str) {
+pub async fn assert_access_kept<D: TestServer>(world: &World<D>, secret: &str) {
     let stages = world.stages(secret).await;
     let count = |label: &str| stages.values().flatten().filter(|s| *s == label).count();
     assert_eq!(count("AWSCURRENT"), 1, "{stages:?}");
@@ -113,12 +113,13 @@ pub async fn assert_access_kept<D: TestDatabase>(world: &World<D>, secret: &str)
                 &password_of(&pending)
             )
             .await,
-        "neither AWSCURRENT nor AWSPENDING logs in: access lost"
+        "neither AWSCURRENT nor AWSPENDING logs in: access lost{}",
+        D::DURABILITY.hint()
     );
 }
 
 /// Asserts that `AWSCURRENT` logs in and nothing is pending.
-async fn assert_settled<D: TestDatabase>(world: &World<D>, secret: &str) {
+async fn assert_settled<D: TestServer>(world: &World<D>, secret: &str) {
     let stages = world.stages(secret).await;
     assert!(
         !stages.values().flatten().any(|s| s == "AWSPENDING"),
@@ -128,12 +129,13 @@ async fn assert_settled<D: TestDatabase>(world: &World<D>, secret: &str) {
     let user = current["username"].as_str().unwrap_or_default().to_owned();
     assert!(
         world.db.can_login(&user, &password_of(&current)).await,
-        "AWSCURRENT does not log in"
+        "AWSCURRENT does not log in{}",
+        D::DURABILITY.hint()
     );
 }
 
 /// Stages a rotation without running it; returns the pending version.
-async fn stage<D: TestDatabase>(world: &World<D>, secret: &str) -> String {
+async fn stage<D: TestServer>(world: &World<D>, secret: &str) -> String {
     world.emulator.set_rotation_steps(&[]).await;
     world.rotate(secret).await.expect("staging a rotation");
     world
@@ -146,7 +148,7 @@ async fn stage<D: TestDatabase>(world: &World<D>, secret: &str) -> String {
         .expect("a pending version")
 }
 
-async fn step<D: TestDatabase>(
+async fn step<D: TestServer>(
     world: &World<D>,
     secret: &str,
     token: &str,
@@ -159,12 +161,7 @@ async fn step<D: TestDatabase>(
 }
 
 /// Runs the remaining steps by hand and checks the rotation finished.
-async fn finish_by_hand<D: TestDatabase>(
-    world: &World<D>,
-    secret: &str,
-    token: &str,
-    from: &[&str],
-) {
+async fn finish_by_hand<D: TestServer>(world: &World<D>, secret: &str, token: &str, from: &[&str]) {
     for name in from {
         step(world, secret, token, name)
             .await
@@ -178,7 +175,7 @@ async fn finish_by_hand<D: TestDatabase>(
 }
 
 /// A later, ordinary rotation succeeds.
-async fn later_rotation_works<D: TestDatabase>(
+async fn later_rotation_works<D: TestServer>(
     world: &World<D>,
     secret: &str,
     evidence: &mut Evidence,
@@ -191,7 +188,7 @@ async fn later_rotation_works<D: TestDatabase>(
 /// The database stops while setSecret runs: the step fails naming the
 /// unreachable server; once it is back, the step re-runs and the rotation
 /// completes.
-pub async fn database_stops_during_set_secret<D: TestDatabase>(function: &str) -> Evidence {
+pub async fn database_stops_during_set_secret<D: TestServer>(function: &Function) -> Evidence {
     let mut evidence = Evidence::default();
     let mut world = World::<D>::start_with_env(function, &[TRACE]).await;
     evidence.password("stop-Set-Password-0");
@@ -226,7 +223,7 @@ pub async fn database_stops_during_set_secret<D: TestDatabase>(function: &str) -
 /// The database stops while testSecret runs (setSecret done): the stored
 /// pending credential is what the database has; once it is back, testSecret
 /// re-runs and the rotation completes.
-pub async fn database_stops_during_test_secret<D: TestDatabase>(function: &str) -> Evidence {
+pub async fn database_stops_during_test_secret<D: TestServer>(function: &Function) -> Evidence {
     let mut evidence = Evidence::default();
     let mut world = World::<D>::start_with_env(function, &[TRACE]).await;
     evidence.password("stop-Test-Password-0");
@@ -253,8 +250,8 @@ pub async fn database_stops_during_test_secret<D: TestDatabase>(function: &str) 
 
 /// The function is killed after the database accepted the new password but
 /// before setSecret returned; setSecret re-runs (and finds the password set).
-pub async fn function_killed_after_the_database_accepted_the_password<D: TestDatabase>(
-    function: &str,
+pub async fn function_killed_after_the_database_accepted_the_password<D: TestServer>(
+    function: &Function,
 ) -> Evidence {
     let mut evidence = Evidence::default();
     let mut world = World::<D>::start_with_env(function, &[TRACE]).await;
@@ -322,7 +319,7 @@ const CRASH_POINT_VAR: &str = "ROTATION_TEST_CRASH_POINT";
 /// Secrets Manager answers 500 or throttles: the SDK retries and the
 /// rotation succeeds; when it keeps failing, the rotation fails naming
 /// Secrets Manager and nothing is lost.
-pub async fn secrets_manager_errors_are_retried<D: TestDatabase>(function: &str) -> Evidence {
+pub async fn secrets_manager_errors_are_retried<D: TestServer>(function: &Function) -> Evidence {
     let mut evidence = Evidence::default();
     let world = World::<D>::start_with_env(function, &[TRACE]).await;
     evidence.password("retry-Password-0");
@@ -357,7 +354,7 @@ pub async fn secrets_manager_errors_are_retried<D: TestDatabase>(function: &str)
 /// The documented recovery from "a previous rotation isn't complete"
 /// (README, "When a rotation fails"): look at the labels, remove
 /// `AWSPENDING` from the stale version, rotate again.
-pub async fn recover_stale_pending<D: TestDatabase>(world: &World<D>, secret: &str) {
+pub async fn recover_stale_pending<D: TestServer>(world: &World<D>, secret: &str) {
     let Some(stale) = world.version_with(secret, "AWSPENDING").await else {
         return;
     };
@@ -379,8 +376,8 @@ pub async fn recover_stale_pending<D: TestDatabase>(world: &World<D>, secret: &s
 
 /// A rotation left with `AWSPENDING` on a stale version (the database was
 /// down during setSecret) is recovered by the documented procedure.
-pub async fn stale_pending_is_recovered_by_the_documented_procedure<D: TestDatabase>(
-    function: &str,
+pub async fn stale_pending_is_recovered_by_the_documented_procedure<D: TestServer>(
+    function: &Function,
 ) -> Evidence {
     let mut evidence = Evidence::default();
     let mut world = World::<D>::start_with_env(function, &[TRACE]).await;
@@ -396,13 +393,14 @@ pub async fn stale_pending_is_recovered_by_the_documented_procedure<D: TestDatab
     assert_access_kept(&world, &secret).await;
     recover_stale_pending(&world, &secret).await;
     later_rotation_works(&world, &secret, &mut evidence).await;
-    assert!(!world.db.can_login("stale_user", "stale-Password-0").await);
+    crate::conformance::assert_replaced(&world, "stale_user", "stale-Password-0", "after recovery")
+        .await;
     evidence
 }
 
 /// A server without TLS, and a secret that does not say `"ssl": false`: the
 /// function refuses (no silent downgrade) and changes nothing.
-pub async fn a_server_without_tls_is_refused<D: TestDatabase>(function: &str) -> Evidence {
+pub async fn a_server_without_tls_is_refused<D: TestServer>(function: &Function) -> Evidence {
     let mut evidence = Evidence::default();
     let world =
         World::<D>::start_with_server(function, &[TRACE], &ServerOptions::without_tls()).await;
@@ -423,8 +421,8 @@ pub async fn a_server_without_tls_is_refused<D: TestDatabase>(function: &str) ->
 }
 
 /// A certificate for another host name is refused.
-pub async fn a_certificate_for_another_host_is_refused<D: TestDatabase>(
-    function: &str,
+pub async fn a_certificate_for_another_host_is_refused<D: TestServer>(
+    function: &Function,
 ) -> Evidence {
     let mut evidence = Evidence::default();
     let world = World::<D>::start_with_server(
@@ -450,8 +448,8 @@ pub async fn a_certificate_for_another_host_is_refused<D: TestDatabase>(
 
 /// Hostile values in every field: each gives a clear error naming the
 /// secret (and the field, where one is wrong) and changes nothing.
-pub async fn hostile_fields_fail_clearly_and_change_nothing<D: TestDatabase>(
-    function: &str,
+pub async fn hostile_fields_fail_clearly_and_change_nothing<D: TestServer>(
+    function: &Function,
 ) -> Evidence {
     let mut evidence = Evidence::default();
     let world = World::<D>::start_with_env(function, &[TRACE]).await;
@@ -556,8 +554,8 @@ pub async fn hostile_fields_fail_clearly_and_change_nothing<D: TestDatabase>(
 /// Two rotations of one secret at once, and the same steps run twice
 /// concurrently on two function instances: the secret ends consistent and a
 /// later rotation works.
-pub async fn two_rotations_at_once_cannot_corrupt_a_secret<D: TestDatabase>(
-    function: &str,
+pub async fn two_rotations_at_once_cannot_corrupt_a_secret<D: TestServer>(
+    function: &Function,
 ) -> Evidence {
     let mut evidence = Evidence::default();
     let mut world = World::<D>::start_with_env(function, &[TRACE]).await;
@@ -616,7 +614,7 @@ pub const IN_FLIGHT: usize = 50;
 /// 200 secrets rotated concurrently (up to [`IN_FLIGHT`] at once) through
 /// the emulator by four function instances: every one ends rotated and
 /// logging in. Prints the time.
-pub async fn many_secrets_rotate_concurrently<D: TestDatabase>(function: &str) -> Evidence {
+pub async fn many_secrets_rotate_concurrently<D: TestServer>(function: &Function) -> Evidence {
     let secrets_count: usize = std::env::var("ROTATION_CONCURRENT_SECRETS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -705,23 +703,32 @@ pub async fn many_secrets_rotate_concurrently<D: TestDatabase>(function: &str) -
 
 /// Every scenario above again, with logging at `trace`; all their logs,
 /// errors and panic output are scanned for every password they used or made.
-pub async fn every_scenario_at_trace_level_leaks_nothing<D: TestDatabase>(function: &str) {
+pub async fn every_scenario_at_trace_level_leaks_nothing<D: TestServer>(function: &Function) {
     let mut all = Evidence::default();
-    for evidence in [
-        database_stops_during_set_secret::<D>(function).await,
-        database_stops_during_test_secret::<D>(function).await,
-        function_killed_after_the_database_accepted_the_password::<D>(function).await,
-        secrets_manager_errors_are_retried::<D>(function).await,
-        stale_pending_is_recovered_by_the_documented_procedure::<D>(function).await,
-        a_server_without_tls_is_refused::<D>(function).await,
-        a_certificate_for_another_host_is_refused::<D>(function).await,
-        hostile_fields_fail_clearly_and_change_nothing::<D>(function).await,
-        two_rotations_at_once_cannot_corrupt_a_secret::<D>(function).await,
-        many_secrets_rotate_concurrently::<D>(function).await,
-    ] {
-        all.passwords.extend(evidence.passwords);
-        all.texts.extend(evidence.texts);
+    // Each scenario that applies to this server, one after the other.
+    macro_rules! run {
+        ($($scenario:ident),* $(,)?) => {
+            $(
+                if crate::server::applies::<D>(stringify!($scenario)) {
+                    let evidence = $scenario::<D>(function).await;
+                    all.passwords.extend(evidence.passwords);
+                    all.texts.extend(evidence.texts);
+                }
+            )*
+        };
     }
+    run!(
+        database_stops_during_set_secret,
+        database_stops_during_test_secret,
+        function_killed_after_the_database_accepted_the_password,
+        secrets_manager_errors_are_retried,
+        stale_pending_is_recovered_by_the_documented_procedure,
+        a_server_without_tls_is_refused,
+        a_certificate_for_another_host_is_refused,
+        hostile_fields_fail_clearly_and_change_nothing,
+        two_rotations_at_once_cannot_corrupt_a_secret,
+        many_secrets_rotate_concurrently,
+    );
     assert!(
         all.texts.iter().any(|t| t.contains("TRACE")
             || t.contains("\"level\":\"TRACE\"")

@@ -1,5 +1,9 @@
 //! The test kit: the local world the tests and the demo run in (DESIGN §5).
 //!
+//! * [`server::TestServer`]: what the conformance suite asks of a backend's
+//!   server (create a user, check a login, restart, declare what does not
+//!   apply); [`servers`] lists the kit's servers by name and what each
+//!   needs installed; [`functions`] discovers the function crates.
 //! * [`postgres::EphemeralPostgres`]: `initdb` + `postgres` on a free port,
 //!   scram-sha-256, TLS from a CA made at start ([`certs::TestCa`]).
 //! * [`mariadb::EphemeralMariaDb`]: `mariadb-install-db` + `mariadbd`,
@@ -25,18 +29,21 @@
 
 pub mod certs;
 pub mod conformance;
-pub mod database;
 pub mod emulator;
 pub mod faults;
+pub mod functions;
 pub mod lambda;
 pub mod mariadb;
 pub mod memory;
 pub mod postgres;
 pub mod semantics;
+pub mod server;
+pub mod servers;
+pub mod template;
 pub mod tools;
 pub mod world;
 
-pub use database::TestDatabase;
+pub use server::{Durability, Function, LoginRecord, OldPassword, TestServer};
 pub use world::{MariaDbWorld, PostgresWorld, World};
 
 /// Every password-looking string of `secrets` that appears in `text`, for

@@ -3,7 +3,7 @@
 //! general query log on.
 
 use crate::certs::TestCa;
-use crate::database::ServerOptions;
+use crate::server::ServerOptions;
 use crate::tools::{free_port, random_token, read_tail, spawn_listening, Guard, SETUP_HINT};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, SslOpts};
@@ -68,7 +68,10 @@ fn program(name: &str) -> PathBuf {
             return path;
         }
     }
-    panic!("MariaDB's {name} not found: {SETUP_HINT}");
+    panic!(
+        "MariaDB's {name} not found: {}",
+        crate::servers::install_hint("mariadb")
+    );
 }
 
 /// Options `mariadb-install-db` and `mariadbd` share.

@@ -2,7 +2,7 @@
 //! from the test CA, loopback only, `log_statement = all`.
 
 use crate::certs::TestCa;
-use crate::database::ServerOptions;
+use crate::server::ServerOptions;
 use crate::tools::{free_port, random_token, read_tail, wait_for_port, Guard, SETUP_HINT};
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 use std::os::unix::fs::PermissionsExt;
@@ -64,7 +64,10 @@ pub fn pg_bindir() -> PathBuf {
             return dir;
         }
     }
-    panic!("PostgreSQL server binaries (initdb, postgres) not found: {SETUP_HINT}");
+    panic!(
+        "PostgreSQL server binaries (initdb, postgres) not found: {}",
+        crate::servers::install_hint("postgres")
+    );
 }
 
 /// The uid/gid to run the server as: the `postgres` user when we are root

@@ -11,7 +11,7 @@
 //! "Log-level filtering" in the Lambda developer guide.
 
 use crate::conformance::password_of;
-use crate::database::TestDatabase;
+use crate::server::{Function, TestServer};
 use crate::world::World;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use serde_json::{json, Value};
@@ -50,7 +50,7 @@ impl SilentServer {
 }
 
 /// The JSON step lines (`"message": "rotation step"`) of the function's log.
-pub fn step_lines<D: TestDatabase>(world: &World<D>) -> Vec<Value> {
+pub fn step_lines<D: TestServer>(world: &World<D>) -> Vec<Value> {
     world
         .lambda
         .function_log_text()
@@ -60,7 +60,7 @@ pub fn step_lines<D: TestDatabase>(world: &World<D>) -> Vec<Value> {
         .collect()
 }
 
-async fn rotate_secret_request<D: TestDatabase>(
+async fn rotate_secret_request<D: TestServer>(
     world: &World<D>,
     secret: &str,
     token: Option<&str>,
@@ -81,7 +81,7 @@ async fn rotate_secret_request<D: TestDatabase>(
 
 /// The `RotationToken` of every event reaches `PutSecretValue`, an event
 /// without one sends none, and no token ever appears in a log.
-pub async fn rotation_token_is_passed_on_and_never_logged<D: TestDatabase>(function: &str) {
+pub async fn rotation_token_is_passed_on_and_never_logged<D: TestServer>(function: &Function) {
     let mut world = World::<D>::start(function).await;
     world.restart_function(&[("RUST_LOG", "trace")]);
     let secret = world
@@ -122,8 +122,8 @@ pub async fn rotation_token_is_passed_on_and_never_logged<D: TestDatabase>(funct
 /// finishSecret is done, not failed, when the token is already `AWSCURRENT`:
 /// the service (or an earlier attempt) removed `AWSPENDING`, or left it on
 /// the `AWSCURRENT` version, as the `RotateSecret` reference allows.
-pub async fn finish_is_done_when_the_service_already_moved_the_labels<D: TestDatabase>(
-    function: &str,
+pub async fn finish_is_done_when_the_service_already_moved_the_labels<D: TestServer>(
+    function: &Function,
 ) {
     let world = World::<D>::start(function).await;
     let secret = world
@@ -180,8 +180,8 @@ pub async fn finish_is_done_when_the_service_already_moved_the_labels<D: TestDat
 /// configuration (testSecret on an `AWSPENDING` copy of the current value,
 /// removed afterwards). The function passes it without changing anything; a
 /// configuration that cannot work fails it, and still nothing changes.
-pub async fn rotate_immediately_false_only_tests_the_configuration<D: TestDatabase>(
-    function: &str,
+pub async fn rotate_immediately_false_only_tests_the_configuration<D: TestServer>(
+    function: &Function,
 ) {
     let world = World::<D>::start(function).await;
     let secret = world
@@ -217,7 +217,9 @@ pub async fn rotate_immediately_false_only_tests_the_configuration<D: TestDataba
 
 /// A caller's own `ClientRequestToken` becomes the new version's id, and
 /// repeating the finished rotation with the same token changes nothing.
-pub async fn a_callers_client_request_token_names_the_new_version<D: TestDatabase>(function: &str) {
+pub async fn a_callers_client_request_token_names_the_new_version<D: TestServer>(
+    function: &Function,
+) {
     let world = World::<D>::start(function).await;
     let secret = world
         .user_with_secret("chosen", "chosen_user", "chosen-Password-0")
@@ -248,7 +250,7 @@ pub async fn a_callers_client_request_token_names_the_new_version<D: TestDatabas
 /// timeout: the step fails with a timeout that names the credential, its
 /// line is logged and its error returned before the deadline, and nothing
 /// changed.
-pub async fn a_step_out_of_time_says_so_before_the_deadline<D: TestDatabase>(function: &str) {
+pub async fn a_step_out_of_time_says_so_before_the_deadline<D: TestServer>(function: &Function) {
     let mut world = World::<D>::start(function).await;
     // The connect timeout is longer than the function's: the deadline binds.
     world.restart_function(&[("CONNECT_TIMEOUT_SECONDS", "60")]);
@@ -305,7 +307,7 @@ pub async fn a_step_out_of_time_says_so_before_the_deadline<D: TestDatabase>(fun
 /// `TLS_EXTRA_CA_FILE`: a CA added through the same code path as the built-in
 /// RDS bundle is trusted with both built-in sets off; without it the server
 /// is refused, and trusting nothing stops the function at start.
-pub async fn trusted_authorities_follow_the_settings<D: TestDatabase>(function: &str) {
+pub async fn trusted_authorities_follow_the_settings<D: TestServer>(function: &Function) {
     let mut world = World::<D>::start(function).await;
     // Only the test CA (through TLS_EXTRA_CA_FILE): rotation works.
     world.restart_function(&[("TLS_PUBLIC_ROOTS", "false"), ("TLS_RDS_ROOTS", "false")]);
@@ -352,7 +354,7 @@ pub async fn trusted_authorities_follow_the_settings<D: TestDatabase>(function: 
 /// invocation's `request_id`, `secret_arn` (the full ARN), `step` and
 /// `version`, warnings inside the backend included; `AWS_LAMBDA_LOG_LEVEL`
 /// and `AWS_LAMBDA_LOG_FORMAT` are honoured as Lambda defines them.
-pub async fn every_log_line_names_the_invocation<D: TestDatabase>(function: &str) {
+pub async fn every_log_line_names_the_invocation<D: TestServer>(function: &Function) {
     let mut world = World::<D>::start(function).await;
     // "ssl": false makes the backend warn (plaintext) inside the step.
     let mut value = world.db_secret("traced", "traced-Password-0");

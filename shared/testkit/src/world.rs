@@ -1,13 +1,13 @@
-//! The whole local world for one test: an ephemeral database server (PostgreSQL
-//! or MariaDB), the Secrets Manager emulator, and the function binary behind
-//! the local Lambda runtime.
+//! The whole local world for one test: an ephemeral server of the backend
+//! (any [`TestServer`]), the Secrets Manager emulator, and the function
+//! binary behind the local Lambda runtime.
 
 use crate::certs::TestCa;
-use crate::database::{ServerOptions, TestDatabase};
 use crate::emulator::{Emulator, ACCOUNT, REGION};
 use crate::lambda::LocalLambda;
 use crate::mariadb::EphemeralMariaDb;
 use crate::postgres::EphemeralPostgres;
+use crate::server::{ServerOptions, TestServer};
 use crate::tools::function_binary;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use aws_sdk_secretsmanager::types::RotationRulesType;
@@ -22,8 +22,8 @@ pub type MariaDbWorld = World<EphemeralMariaDb>;
 
 /// Everything a rotation test runs against. Dropping it stops every process
 /// and deletes every file.
-pub struct World<D: TestDatabase = EphemeralPostgres> {
-    /// The database server.
+pub struct World<D: TestServer> {
+    /// The backend's server (a database, a cache, a directory).
     pub db: D,
     /// The Lambda runtime and the function.
     pub lambda: LocalLambda,
@@ -36,25 +36,27 @@ pub struct World<D: TestDatabase = EphemeralPostgres> {
     dir: tempfile::TempDir,
 }
 
-impl<D: TestDatabase> World<D> {
-    /// Starts the world for `function` (a binary name, e.g. `rotate-postgres`).
-    pub async fn start(function: &str) -> Self {
+impl<D: TestServer> World<D> {
+    /// Starts the world for `function` (a binary name, e.g. `rotate-postgres`,
+    /// or a [`crate::Function`]).
+    pub async fn start(function: impl AsRef<str>) -> Self {
         Self::start_with_env(function, &[]).await
     }
 
     /// Starts the world, giving the function `env` on top of the defaults
     /// (emulator endpoint, region, test credentials, the test CA).
-    pub async fn start_with_env(function: &str, env: &[(&str, &str)]) -> Self {
+    pub async fn start_with_env(function: impl AsRef<str>, env: &[(&str, &str)]) -> Self {
         Self::start_with_server(function, env, &ServerOptions::default()).await
     }
 
     /// Starts the world with a server made as `options` say (e.g. without
     /// TLS), giving the function `env` on top of the defaults.
     pub async fn start_with_server(
-        function: &str,
+        function: impl AsRef<str>,
         env: &[(&str, &str)],
         options: &ServerOptions,
     ) -> Self {
+        let function = function.as_ref();
         let dir = tempfile::Builder::new()
             .prefix("rotation-world-")
             .tempdir()

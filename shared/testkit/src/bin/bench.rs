@@ -10,14 +10,16 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use testkit::mariadb::EphemeralMariaDb;
-use testkit::postgres::EphemeralPostgres;
+use testkit::functions::function_crates;
 use testkit::tools::{function_binary, venv_program, workspace_root};
-use testkit::{TestDatabase, World};
+use testkit::{TestServer, World};
 
 #[derive(Parser, Debug)]
 #[command(about = "Benchmark the rotation functions on the local world")]
 struct Args {
+    /// The functions to measure (binary names; default: every function in
+    /// functions/).
+    functions: Vec<String>,
     /// Cold starts measured per function.
     #[arg(long, default_value_t = 20)]
     starts: usize,
@@ -160,7 +162,7 @@ fn ratio(value: f64, target: f64) -> String {
 }
 
 /// Measures `function` rotating secrets of the server `D`.
-async fn bench_function<D: TestDatabase>(function: &str, args: &Args) -> Value {
+async fn bench_function<D: TestServer>(function: &str, args: &Args) -> Value {
     let binary = function_binary(function);
     eprintln!("[{function}] cold start x{}", args.starts);
     let _ = cold_start_ms(&binary); // warm the page cache
@@ -296,10 +298,27 @@ fn print_table(result: &Value) {
 async fn main() {
     let args = Args::parse();
     let mut results = Vec::new();
-    for result in [
-        bench_function::<EphemeralPostgres>("rotate-postgres", &args).await,
-        bench_function::<EphemeralMariaDb>("rotate-mysql", &args).await,
-    ] {
+    let functions = function_crates();
+    for name in &args.functions {
+        if !functions.iter().any(|f| &f.binary == name) {
+            eprintln!("no function {name:?} in functions/");
+            std::process::exit(2);
+        }
+    }
+    for function in functions
+        .iter()
+        .filter(|f| args.functions.is_empty() || args.functions.contains(&f.binary))
+    {
+        let binary = function.binary.as_str();
+        let Some(result) =
+            testkit::with_server!(function.test_server.as_str(), bench_function(binary, &args))
+        else {
+            eprintln!(
+                "{binary}: its manifest names the test server {:?}, which the test kit does not have",
+                function.test_server
+            );
+            std::process::exit(2);
+        };
         print_table(&result);
         results.push(result);
     }

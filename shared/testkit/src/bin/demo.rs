@@ -1,30 +1,26 @@
-//! The demo: starts the local world, creates a database secret (PostgreSQL,
-//! or MariaDB with `--engine mysql`), rotates it through `RotateSecret` and
-//! shows the versions and the login check before and after. No part of any
-//! password is printed.
+//! The demo: starts the local world for one function (rotate-postgres by
+//! default; `--function rotate-mysql`, or `--engine mysql`, for another),
+//! creates a secret, rotates it through `RotateSecret` and shows the versions
+//! and the login check before and after. The functions and their servers
+//! are discovered from `functions/*/Cargo.toml`. No part of any password is
+//! printed.
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use std::collections::BTreeMap;
 use std::time::Instant;
-use testkit::mariadb::EphemeralMariaDb;
-use testkit::postgres::EphemeralPostgres;
-use testkit::{TestDatabase, World};
-
-/// Which function and server the demo runs.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Engine {
-    /// rotate-postgres against PostgreSQL (TLS, scram-sha-256).
-    Postgres,
-    /// rotate-mysql against MariaDB (TLS, password authentication).
-    Mysql,
-}
+use testkit::functions::{function_crates, FunctionCrate};
+use testkit::server::OldPassword;
+use testkit::{TestServer, World};
 
 #[derive(Parser, Debug)]
 #[command(about = "Rotate a secret on the local world and show what changed")]
 struct Args {
-    /// The engine to demonstrate.
-    #[arg(long, value_enum, default_value = "postgres")]
-    engine: Engine,
+    /// The function to demonstrate (a binary in functions/, e.g. rotate-mysql).
+    #[arg(long, default_value = "rotate-postgres")]
+    function: String,
+    /// The same, by the last part of its name (`--engine mysql`).
+    #[arg(long)]
+    engine: Option<String>,
 }
 
 fn fingerprint(password: &str) -> String {
@@ -38,7 +34,7 @@ fn show_versions(stages: &BTreeMap<String, Vec<String>>) {
     }
 }
 
-async fn show<D: TestDatabase>(
+async fn show<D: TestServer>(
     world: &World<D>,
     secret: &str,
     user: &str,
@@ -59,14 +55,34 @@ async fn show<D: TestDatabase>(
 
 #[tokio::main]
 async fn main() {
-    match Args::parse().engine {
-        Engine::Postgres => demo::<EphemeralPostgres>("rotate-postgres", "PostgreSQL").await,
-        Engine::Mysql => demo::<EphemeralMariaDb>("rotate-mysql", "MariaDB").await,
+    let args = Args::parse();
+    let wanted = match &args.engine {
+        Some(engine) => format!("rotate-{engine}"),
+        None => args.function.clone(),
+    };
+    let functions = function_crates();
+    let Some(function) = functions.iter().find(|f| f.binary == wanted) else {
+        let known: Vec<&str> = functions.iter().map(|f| f.binary.as_str()).collect();
+        eprintln!(
+            "no function {wanted:?}: the functions are {}",
+            known.join(", ")
+        );
+        std::process::exit(2);
+    };
+    let server = function.test_server.as_str();
+    if testkit::with_server!(server, demo(function)).is_none() {
+        eprintln!(
+            "{}: its manifest names the test server {server:?}, which the test kit does not have (shared/testkit/src/servers.rs)",
+            function.binary
+        );
+        std::process::exit(2);
     }
 }
 
-async fn demo<D: TestDatabase>(function: &str, server: &str) {
-    println!("Starting the local world: {server} (TLS, password authentication), the Secrets Manager emulator, {function} behind the Lambda runtime…");
+async fn demo<D: TestServer>(function: &FunctionCrate) {
+    let server = &function.title;
+    let function = function.binary.as_str();
+    println!("Starting the local world: a {server} server ({} family, TLS, password authentication), the Secrets Manager emulator, {function} behind the Lambda runtime…", D::ENGINE);
     let started = Instant::now();
     let world = World::<D>::start(function).await;
     println!(
@@ -124,11 +140,16 @@ async fn demo<D: TestDatabase>(function: &str, server: &str) {
     for line in world.lambda.function_log_text().lines() {
         println!("  {line}");
     }
-    let ok = world.db.can_login(user, &new_password).await
-        && !world.db.can_login(user, old_password).await;
-    if !ok {
+    let old_works = world.db.can_login(user, old_password).await;
+    let (ok, old) = match D::OLD_PASSWORD {
+        OldPassword::Refused => (!old_works, "the old one is refused"),
+        OldPassword::KeptUntilNextRotation => {
+            (old_works, "the old one works until the next rotation")
+        }
+    };
+    if !(ok && world.db.can_login(user, &new_password).await) {
         eprintln!("\nUNEXPECTED: the login check after rotation is wrong");
         std::process::exit(1);
     }
-    println!("\nOK: the new password logs in, the old one is refused, AWSCURRENT moved, AWSPREVIOUS kept, no AWSPENDING left.");
+    println!("\nOK: the new password logs in, {old}, AWSCURRENT moved, AWSPREVIOUS kept, no AWSPENDING left.");
 }

@@ -1,5 +1,5 @@
-//! What the conformance suite needs from a test database server, so one
-//! suite runs against every engine.
+//! What the conformance suite needs from a test server, so one suite runs
+//! against every backend, database or not.
 
 use crate::certs::TestCa;
 use crate::mariadb::EphemeralMariaDb;
@@ -59,14 +59,106 @@ impl ServerOptions {
     }
 }
 
-/// An ephemeral database server of one engine family.
-pub trait TestDatabase: Sized + Send + Sync + 'static {
+/// The function a conformance suite runs against: its binary and the
+/// defaults its scenarios check, taken from the function crate itself so
+/// there is one source for each.
+///
+/// ```ignore
+/// const FUNCTION: testkit::Function = testkit::Function {
+///     binary: "rotate-postgres",
+///     default_exclude: rotate_postgres::DEFAULT_EXCLUDE_CHARACTERS,
+/// };
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Function {
+    /// The binary's name, e.g. `rotate-postgres`.
+    pub binary: &'static str,
+    /// The function's `EXCLUDE_CHARACTERS` default.
+    pub default_exclude: &'static str,
+}
+
+impl AsRef<str> for Function {
+    fn as_ref(&self) -> &str {
+        self.binary
+    }
+}
+
+impl std::fmt::Display for Function {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.binary)
+    }
+}
+
+/// What a restart of the server does to a password the function set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// A change the server accepted survives a restart (a database commits it).
+    Durable,
+    /// A change survives a restart only when the function persists it (a
+    /// Redis server without `ACL SAVE` forgets it). The fault scenarios
+    /// restart the server and check that the function did; `how` says what
+    /// it must do, for the failure message.
+    PersistedByTheFunction {
+        /// What the function must do, e.g. "run ACL SAVE after ACL SETUSER".
+        how: &'static str,
+    },
+}
+
+impl Durability {
+    /// A hint for a failure after a restart.
+    pub fn hint(self) -> String {
+        match self {
+            Durability::Durable => String::new(),
+            Durability::PersistedByTheFunction { how } => format!(
+                " (this server keeps a change across a restart only when the function persists it: {how})"
+            ),
+        }
+    }
+}
+
+/// What the password a rotation replaced does afterwards, with the
+/// function's default settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OldPassword {
+    /// Refused as soon as the rotation finished (single-user databases).
+    Refused,
+    /// Still accepted until the next rotation, then refused (a server with
+    /// two passwords per user, keeping the old one for consumers that
+    /// cached it).
+    KeptUntilNextRotation,
+}
+
+/// Whether the server recorded a login of a user (for "the function never
+/// logged in without verified TLS").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginRecord {
+    /// The user logged in (authentication succeeded) at least once.
+    LoggedIn,
+    /// It never did.
+    Never,
+    /// The server keeps no record of logins; the reason is printed where a
+    /// check is skipped.
+    NotRecorded(&'static str),
+}
+
+/// An ephemeral server of one backend family that the conformance suite
+/// rotates credentials on: a database, a cache, a directory. Each method is
+/// a question any password-protected server can answer; what a server
+/// cannot do is declared (with a reason) rather than stubbed.
+pub trait TestServer: Sized + Send + Sync + 'static {
     /// The `engine` field of this family's secrets.
     const ENGINE: &'static str;
     /// An `engine` of another family (refused by this family's function).
     const FOREIGN_ENGINE: &'static str;
-    /// The function's `EXCLUDE_CHARACTERS` default for this family.
-    const DEFAULT_EXCLUDE: &'static str;
+    /// User names this server accepts that a function must quote or escape
+    /// (quotes, spaces, Unicode, statement separators, …): each is rotated
+    /// by `a_username_with_quotes_spaces_and_unicode_rotates`.
+    const AWKWARD_USERNAMES: &'static [&'static str];
+    /// What a restart does to a password the function set.
+    const DURABILITY: Durability = Durability::Durable;
+    /// What a replaced password does after a rotation, with the function's
+    /// default settings.
+    const OLD_PASSWORD: OldPassword = OldPassword::Refused;
 
     /// Makes and starts a server as `options` say; `ca` signs its certificate.
     fn start(ca: &TestCa, options: &ServerOptions) -> impl Future<Output = Self> + Send;
@@ -74,8 +166,14 @@ pub trait TestDatabase: Sized + Send + Sync + 'static {
     fn restart(&mut self) -> impl Future<Output = ()> + Send;
     /// Its host (`127.0.0.1`).
     fn host(&self) -> &str;
-    /// Its port.
+    /// The port secrets name (TLS, or plaintext on a server without TLS).
     fn port(&self) -> u16;
+    /// The port that takes plaintext connections, for secrets that say
+    /// `"ssl": false` (the same as [`TestServer::port`] for a server that
+    /// negotiates TLS on one port, as PostgreSQL and MySQL do).
+    fn plaintext_port(&self) -> u16 {
+        self.port()
+    }
     /// The CA certificate file clients must trust.
     fn ca_file(&self) -> &Path;
     /// The server's log files (statement logs included).
@@ -86,13 +184,19 @@ pub trait TestDatabase: Sized + Send + Sync + 'static {
     fn create_user(&self, name: &str, password: &str) -> impl Future<Output = ()> + Send;
     /// Sets a user's password behind the function's back.
     fn set_password(&self, name: &str, password: &str) -> impl Future<Output = ()> + Send;
-    /// Whether `user` logs in with `password` over verified TLS and runs a query.
+    /// Whether `user` logs in with `password` over verified TLS and runs a
+    /// command that needs a session.
     fn can_login(&self, user: &str, password: &str) -> impl Future<Output = bool> + Send;
     /// Whether the server's own administrator still logs in.
     fn admin_works(&self) -> impl Future<Output = bool> + Send;
-    /// A line the server logs when `user` has logged in (not on a failed
-    /// attempt).
-    fn login_log_marker(user: &str) -> String;
+    /// Whether `user` has logged in so far (a failed attempt is no login).
+    fn logged_in(&self, user: &str) -> LoginRecord;
+    /// `Some(reason)` when the conformance scenario `scenario` (its
+    /// function name) does not apply to this backend; the reason is printed
+    /// and the scenario does not run. The default: every scenario applies.
+    fn not_applicable(_scenario: &str) -> Option<&'static str> {
+        None
+    }
     /// The server's logs so far.
     fn log_text(&self) -> String {
         self.log_files()
@@ -105,10 +209,35 @@ pub trait TestDatabase: Sized + Send + Sync + 'static {
     fn stop(&mut self);
 }
 
-impl TestDatabase for EphemeralPostgres {
+/// Whether `scenario` applies to `D`; prints the reason when it does not.
+pub fn applies<D: TestServer>(scenario: &str) -> bool {
+    match D::not_applicable(scenario) {
+        None => true,
+        Some(reason) => {
+            println!("{scenario}: not applicable to {}: {reason}", D::ENGINE);
+            false
+        }
+    }
+}
+
+/// The awkward user names SQL servers accept: quotes of every kind, a
+/// backslash, Unicode, spaces and a statement separator.
+pub const SQL_AWKWARD_USERNAMES: &[&str] = &["o'brien `the` \"ünïcødé\" u\\ser; DROP USER x; --"];
+
+/// Whether `log` shows a login of `user`, given the line the server writes
+/// for one.
+fn recorded(log: &str, marker: &str) -> LoginRecord {
+    if log.contains(marker) {
+        LoginRecord::LoggedIn
+    } else {
+        LoginRecord::Never
+    }
+}
+
+impl TestServer for EphemeralPostgres {
     const ENGINE: &'static str = "postgres";
     const FOREIGN_ENGINE: &'static str = "mysql";
-    const DEFAULT_EXCLUDE: &'static str = ":/@\"'\\";
+    const AWKWARD_USERNAMES: &'static [&'static str] = SQL_AWKWARD_USERNAMES;
 
     async fn start(ca: &TestCa, options: &ServerOptions) -> Self {
         EphemeralPostgres::start_with(ca, options).await
@@ -150,18 +279,21 @@ impl TestDatabase for EphemeralPostgres {
     async fn admin_works(&self) -> bool {
         self.admin().await.simple_query("SELECT 1").await.is_ok()
     }
-    fn login_log_marker(user: &str) -> String {
-        format!("connection authorized: user={user}")
+    fn logged_in(&self, user: &str) -> LoginRecord {
+        recorded(
+            &self.log_text(),
+            &format!("connection authorized: user={user}"),
+        )
     }
     fn stop(&mut self) {
         EphemeralPostgres::stop(self)
     }
 }
 
-impl TestDatabase for EphemeralMariaDb {
+impl TestServer for EphemeralMariaDb {
     const ENGINE: &'static str = "mariadb";
     const FOREIGN_ENGINE: &'static str = "postgres";
-    const DEFAULT_EXCLUDE: &'static str = "/@\"'\\";
+    const AWKWARD_USERNAMES: &'static [&'static str] = SQL_AWKWARD_USERNAMES;
 
     async fn start(ca: &TestCa, options: &ServerOptions) -> Self {
         EphemeralMariaDb::start_with(ca, options).await
@@ -202,9 +334,9 @@ impl TestDatabase for EphemeralMariaDb {
     async fn admin_works(&self) -> bool {
         !self.query("SELECT 1").await.is_empty()
     }
-    fn login_log_marker(user: &str) -> String {
+    fn logged_in(&self, user: &str) -> LoginRecord {
         // The general log's line for a login that got past authentication.
-        format!("Connect\t{user}@127.0.0.1 on")
+        recorded(&self.log_text(), &format!("Connect\t{user}@127.0.0.1 on"))
     }
     fn stop(&mut self) {
         EphemeralMariaDb::stop(self)

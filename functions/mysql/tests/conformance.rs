@@ -7,7 +7,10 @@ use testkit::conformance::password_of;
 use testkit::mariadb::EphemeralMariaDb;
 use testkit::MariaDbWorld;
 
-const FUNCTION: &str = "rotate-mysql";
+const FUNCTION: testkit::Function = testkit::Function {
+    binary: "rotate-mysql",
+    default_exclude: rotate_mysql::DEFAULT_EXCLUDE_CHARACTERS,
+};
 
 testkit::conformance_tests!(FUNCTION, EphemeralMariaDb);
 

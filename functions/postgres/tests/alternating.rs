@@ -2,7 +2,7 @@
 //! `RotateSecret` on the emulator, against a real PostgreSQL.
 
 use serde_json::{json, Value};
-use testkit::{PostgresWorld, World};
+use testkit::PostgresWorld;
 
 const FUNCTION: &str = "rotate-postgres";
 const ADMIN: &str = "rotation_admin";
@@ -15,7 +15,7 @@ fn field(value: &Value, name: &str) -> String {
 /// An admin role (CREATEROLE, not superuser, like an RDS master user), an
 /// application user `app` with grants on a schema, a table, and through a
 /// group role, and the admin secret. Returns the admin secret's ARN.
-async fn setup(world: &World, app: &str, app_password: &str) -> String {
+async fn setup(world: &PostgresWorld, app: &str, app_password: &str) -> String {
     if !role_exists(world, ADMIN).await {
         world.db.create_user(ADMIN, ADMIN_PASSWORD).await;
     }
@@ -43,7 +43,7 @@ async fn setup(world: &World, app: &str, app_password: &str) -> String {
 }
 
 async fn child_secret(
-    world: &World,
+    world: &PostgresWorld,
     name: &str,
     app: &str,
     password: &str,
@@ -55,7 +55,7 @@ async fn child_secret(
 }
 
 /// Effective privileges of `user`, to compare two users.
-async fn privileges(world: &World, user: &str) -> Vec<bool> {
+async fn privileges(world: &PostgresWorld, user: &str) -> Vec<bool> {
     let admin = world.db.admin().await;
     let row = admin
         .query_one(
@@ -74,7 +74,7 @@ async fn privileges(world: &World, user: &str) -> Vec<bool> {
     (0..8).map(|i| row.get(i)).collect()
 }
 
-async fn role_exists(world: &World, name: &str) -> bool {
+async fn role_exists(world: &PostgresWorld, name: &str) -> bool {
     world
         .db
         .admin()
@@ -307,7 +307,8 @@ async fn names_over_the_limit_are_refused_before_anything_is_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_strategy_can_be_pinned_by_configuration() {
     let mut world =
-        World::start_with_env(FUNCTION, &[("ROTATION_STRATEGY", "alternating-users")]).await;
+        PostgresWorld::start_with_env(FUNCTION, &[("ROTATION_STRATEGY", "alternating-users")])
+            .await;
     let secret = world
         .user_with_secret("pinned", "pinned", "pinned-Password-0")
         .await;

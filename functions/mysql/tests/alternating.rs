@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 use testkit::mariadb::{account, identifier, literal};
-use testkit::{MariaDbWorld, TestDatabase};
+use testkit::{MariaDbWorld, TestServer};
 
 const FUNCTION: &str = "rotate-mysql";
 const ADMIN: &str = "rotation_admin";

@@ -6,7 +6,10 @@ use testkit::conformance::password_of;
 use testkit::postgres::EphemeralPostgres;
 use testkit::PostgresWorld;
 
-const FUNCTION: &str = "rotate-postgres";
+const FUNCTION: testkit::Function = testkit::Function {
+    binary: "rotate-postgres",
+    default_exclude: rotate_postgres::DEFAULT_EXCLUDE_CHARACTERS,
+};
 
 testkit::conformance_tests!(FUNCTION, EphemeralPostgres);
 

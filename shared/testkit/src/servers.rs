@@ -1,0 +1,69 @@
+//! The kit's test servers by name: the `test-server` a function's manifest
+//! names (see [`crate::functions`]), for the demo and the bench, and what
+//! each needs installed (declared once, in `install/<name>.sh`, which
+//! `scripts/setup` reads too).
+//!
+//! Adding a server: its module, its `install/<name>.sh`, a [`TestServer`]
+//! impl, and one line in [`NAMES`], [`install_declaration`] and
+//! [`with_server!`](crate::with_server).
+//!
+//! [`TestServer`]: crate::TestServer
+
+/// Every server's name.
+pub const NAMES: &[&str] = &["postgres", "mariadb"];
+
+/// The `install/<name>.sh` declaration of a server.
+pub fn install_declaration(server: &str) -> Option<&'static str> {
+    match server {
+        "postgres" => Some(include_str!("../install/postgres.sh")),
+        "mariadb" => Some(include_str!("../install/mariadb.sh")),
+        _ => None,
+    }
+}
+
+/// What to do when a server's binaries are missing, from its declaration:
+/// the Debian packages, and the script that installs them.
+pub fn install_hint(server: &str) -> String {
+    let packages = install_declaration(server)
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.trim().strip_prefix("debian_packages="))
+                .map(|v| v.trim_matches(|c| c == '\'' || c == '"').to_owned())
+        })
+        .unwrap_or_else(|| format!("(no shared/testkit/install/{server}.sh)"));
+    format!(
+        "install the Debian package(s) {packages} (`scripts/setup` does, as part of `scripts/test`)"
+    )
+}
+
+/// Runs `$run::<Server>($args…).await` with the server type named `$name`
+/// (a `&str`); `None` for an unknown name.
+///
+/// ```ignore
+/// let result = testkit::with_server!("postgres", bench_function(&function, &args));
+/// ```
+#[macro_export]
+macro_rules! with_server {
+    ($name:expr, $run:ident($($arg:expr),* $(,)?)) => {
+        match $name {
+            "postgres" => Some($run::<$crate::postgres::EphemeralPostgres>($($arg),*).await),
+            "mariadb" => Some($run::<$crate::mariadb::EphemeralMariaDb>($($arg),*).await),
+            _ => None,
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_server_declares_its_packages() {
+        for name in super::NAMES {
+            let hint = super::install_hint(name);
+            assert!(
+                !hint.contains("no shared/testkit/install"),
+                "{name}: {hint}"
+            );
+        }
+        assert!(super::install_hint("postgres").contains("postgresql"));
+    }
+}
