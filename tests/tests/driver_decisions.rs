@@ -318,7 +318,10 @@ async fn an_engine_that_cannot_clone_refuses_alternating_users_in_create_secret(
     f.backend = DatabaseBackend::new(f.backend.settings.clone(), f.engine.clone());
     f.store.start_rotation(&f.arn, "t1");
     let error = f.step("t1", "createSecret").await.unwrap_err().to_string();
-    assert!(error.contains("cannot clone users"), "{error}");
+    assert!(
+        error.contains("a function that can clone users, and this one cannot"),
+        "{error}"
+    );
     assert!(error.contains("ROTATION_STRATEGY=single-user"), "{error}");
     assert!(error.contains("`masterarn`"), "{error}");
     assert_eq!(
