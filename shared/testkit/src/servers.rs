@@ -24,16 +24,29 @@ pub fn install_declaration(server: &str) -> Option<&'static str> {
 /// What to do when a server's binaries are missing, from its declaration:
 /// the Debian packages, and the script that installs them.
 pub fn install_hint(server: &str) -> String {
-    let packages = install_declaration(server)
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.trim().strip_prefix("debian_packages="))
-                .map(|v| v.trim_matches(|c| c == '\'' || c == '"').to_owned())
-        })
-        .unwrap_or_else(|| format!("(no shared/testkit/install/{server}.sh)"));
-    format!(
-        "install the Debian package(s) {packages} (`scripts/setup` does, as part of `scripts/test`)"
-    )
+    match debian_packages(server) {
+        Some(packages) if !packages.is_empty() => format!(
+            "install the Debian package(s) {packages} (`scripts/setup` does, as part of `scripts/test`)"
+        ),
+        _ => format!(
+            "shared/testkit/install/{server}.sh declares no Debian package yet: name what the server needs there"
+        ),
+    }
+}
+
+/// The `debian_packages` a server's declaration names (`None` without a
+/// declaration).
+pub fn debian_packages(server: &str) -> Option<String> {
+    let text = install_declaration(server)?;
+    let value = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("debian_packages="))?;
+    // A shell word: quoted, maybe followed by a comment.
+    let value = match value.chars().next() {
+        Some(quote @ ('\'' | '"')) => value[1..].split(quote).next().unwrap_or_default(),
+        _ => value.split('#').next().unwrap_or_default(),
+    };
+    Some(value.trim().to_owned())
 }
 
 /// Runs `$run::<Server>($args…).await` with the server type named `$name`
