@@ -112,6 +112,7 @@ impl Engine for FakeEngine {
     async fn set_own_password(
         &self,
         conn: &mut String,
+        _current: &DatabaseSecret,
         pending: &DatabaseSecret,
     ) -> Result<(), BackendError> {
         self.set(conn, pending.password.expose_secret());

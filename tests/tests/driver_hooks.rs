@@ -5,8 +5,8 @@
 //! finish work costs no extra call.
 
 use rotation::{
-    rotate, Backend, BackendError, CreateContext, RotationEvent, SecretsManager, SetContext,
-    SetOutcome, Step, StepOutcome, AWSCURRENT,
+    rotate, Backend, BackendError, CreateContext, FinishContext, RotationEvent, SecretsManager,
+    SetContext, SetOutcome, Step, StepOutcome, AWSCURRENT,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -62,6 +62,7 @@ impl Backend for Recorder {
         &self,
         current: &String,
         previous: Option<&String>,
+        _ctx: &FinishContext<'_>,
     ) -> Result<(), BackendError> {
         let now = self
             .secrets

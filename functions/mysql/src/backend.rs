@@ -198,6 +198,7 @@ impl Engine for MySqlEngine {
     async fn set_own_password(
         &self,
         conn: &mut Conn,
+        _current: &DatabaseSecret,
         pending: &DatabaseSecret,
     ) -> Result<(), BackendError> {
         let session = session(conn).await?;
@@ -333,14 +334,10 @@ impl Engine for MySqlEngine {
 
     async fn after_finish(
         &self,
+        conn: &mut Conn,
         current: &DatabaseSecret,
         _previous: Option<&DatabaseSecret>,
-        settings: &DatabaseSettings,
     ) -> Result<(), BackendError> {
-        let mut conn = self
-            .login(current, CredentialRole::Current, settings)
-            .await
-            .map_err(BackendError::credential)?;
         conn.query_drop("ALTER USER CURRENT_USER() DISCARD OLD PASSWORD")
             .await
             .map_err(statement_error(

@@ -99,6 +99,7 @@ impl Engine for PostgresEngine {
     async fn set_own_password(
         &self,
         conn: &mut Client,
+        _current: &DatabaseSecret,
         pending: &DatabaseSecret,
     ) -> Result<(), BackendError> {
         conn.batch_execute(&set_password_sql(&pending.username, &pending.password)?)

@@ -19,7 +19,7 @@ use crate::secret::{DatabaseSecret, SecretShape};
 use crate::settings::{DatabaseSettings, Strategy};
 use rotation::{
     deadline, Backend, BackendError, CreateContext, CredentialFailure, CredentialRole, FailureKind,
-    SetContext, SetOutcome,
+    FinishContext, SetContext, SetOutcome,
 };
 use secrecy::SecretString;
 use std::future::Future;
@@ -33,6 +33,14 @@ pub trait Engine: Send + Sync {
 
     /// The family's secret shape (engines, default port and database).
     fn shape(&self) -> &'static SecretShape;
+
+    /// Checks the fields only this engine reads (e.g. a list of nodes),
+    /// when a value is parsed: createSecret refuses a bad one before
+    /// anything changes. Errors name the field. The default: nothing to
+    /// check.
+    fn check(&self, _secret: &DatabaseSecret) -> Result<(), BackendError> {
+        Ok(())
+    }
 
     /// The longest user name a clone may have; `None` (the default): no
     /// limit the function knows of.
@@ -58,12 +66,50 @@ pub trait Engine: Send + Sync {
 
     /// Single user: the logged-in user (`pending.username`, logged in with
     /// its current or previous password) changes its own password to
-    /// `pending.password`.
+    /// `pending.password`. `current` is the `AWSCURRENT` value, for an
+    /// engine that keeps it valid beside the new one.
     fn set_own_password(
         &self,
         conn: &mut Self::Conn,
+        current: &DatabaseSecret,
         pending: &DatabaseSecret,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Whether an admin changes the user's password: when true, a secret
+    /// with `masterarn` rotates its own user (single user), the admin
+    /// named there setting the password with
+    /// [`Engine::set_password_as_admin`] (a Redis user rarely may change
+    /// its own password). When false (the default), `masterarn` selects
+    /// alternating users, as in AWS's database functions.
+    fn admin_changes_passwords(&self) -> bool {
+        false
+    }
+
+    /// The admin credential aimed at every server `child` lives on
+    /// (called with the admin secret, already checked to be for the
+    /// child's host). The default: as given. An engine whose secret lists
+    /// several nodes gives the admin the same list.
+    fn admin_for(&self, admin: DatabaseSecret, _child: &DatabaseSecret) -> DatabaseSecret {
+        admin
+    }
+
+    /// Single user, as the admin (only when
+    /// [`Engine::admin_changes_passwords`]): sets `pending.username`'s
+    /// password to `pending.password` (keeping `current.password` valid
+    /// too when the engine does). Must be safe to run again. The default
+    /// refuses.
+    fn set_password_as_admin(
+        &self,
+        _admin: &mut Self::Conn,
+        _current: &DatabaseSecret,
+        _pending: &DatabaseSecret,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        async {
+            Err(BackendError::Internal(
+                "this engine does not change passwords as an admin".to_owned(),
+            ))
+        }
+    }
 
     /// Alternating users, as the admin: makes `pending.username` a user with
     /// `pending.password` and the same rights as `current.username`,
@@ -107,15 +153,18 @@ pub trait Engine: Send + Sync {
 
     /// After finishSecret moved `AWSCURRENT` to `current`, single-user
     /// rotation only: any clean-up (e.g. MySQL's `DISCARD OLD PASSWORD`, or
-    /// removing exactly `previous.password`). `previous` is the value that
-    /// was `AWSCURRENT` before, when it could be read. The contract is
+    /// removing the old password of a Redis user). `conn` is a session of
+    /// whoever changes the password: the admin's when
+    /// [`Engine::admin_changes_passwords`] and the secret has `masterarn`,
+    /// else the user's, logged in with `current`. `previous` is the value
+    /// that was `AWSCURRENT` before, when it could be read. The contract is
     /// [`rotation::Backend::after_finish`]'s: a failure is logged, not
     /// returned, and the next setSecret must not depend on it having run.
     fn after_finish(
         &self,
+        _conn: &mut Self::Conn,
         _current: &DatabaseSecret,
         _previous: Option<&DatabaseSecret>,
-        _settings: &DatabaseSettings,
     ) -> impl Future<Output = Result<(), BackendError>> + Send {
         async { Ok(()) }
     }
@@ -147,8 +196,34 @@ impl<E: Engine> DatabaseBackend<E> {
         match self.settings.strategy {
             Strategy::SingleUser => false,
             Strategy::AlternatingUsers => true,
-            Strategy::Auto => secret.text_field(MASTER_ARN_FIELD).is_some(),
+            Strategy::Auto => {
+                secret.text_field(MASTER_ARN_FIELD).is_some()
+                    && !self.engine.admin_changes_passwords()
+            }
         }
+    }
+
+    /// Whether `secret`'s own user rotates with the admin named by
+    /// `masterarn` setting the password (single user, on an engine where
+    /// [`Engine::admin_changes_passwords`]).
+    pub fn admin_sets_password(&self, secret: &DatabaseSecret) -> bool {
+        self.engine.admin_changes_passwords()
+            && !self.alternates(secret)
+            && secret.text_field(MASTER_ARN_FIELD).is_some()
+    }
+
+    /// Logs in as the admin `child`'s `masterarn` names, on every server
+    /// the child lives on.
+    async fn admin_login(
+        &self,
+        child: &DatabaseSecret,
+        secrets: &rotation::SecretsManager,
+    ) -> Result<E::Conn, BackendError> {
+        let admin = admin_credential(child, secrets, self.rds_client()).await?;
+        let admin = self.engine.admin_for(admin, child);
+        self.login(&admin, CredentialRole::Admin)
+            .await
+            .map_err(BackendError::credential)
     }
 
     /// The RDS client, made on first use (only RDS-managed admin secrets need it).
@@ -214,6 +289,18 @@ impl<E: Engine> DatabaseBackend<E> {
                 ),
             ));
         }
+        if self.admin_sets_password(ctx.current) {
+            // Nothing to probe first: the admin sets exactly the password
+            // set the rotation needs, so a second run changes nothing.
+            let mut admin = self.admin_login(ctx.current, ctx.secrets).await?;
+            deadline::within_operation(
+                "setting the password as the admin",
+                self.engine
+                    .set_password_as_admin(&mut admin, ctx.current, pending),
+            )
+            .await?;
+            return Ok(SetOutcome::Changed);
+        }
         let mut failures = Vec::new();
         // An engine that keeps the old password valid beside the new one
         // must not set the new one twice (the second time would drop the
@@ -255,7 +342,8 @@ impl<E: Engine> DatabaseBackend<E> {
         };
         deadline::within_operation(
             "setting the password",
-            self.engine.set_own_password(&mut conn, pending),
+            self.engine
+                .set_own_password(&mut conn, ctx.current, pending),
         )
         .await?;
         Ok(SetOutcome::Changed)
@@ -283,11 +371,7 @@ impl<E: Engine> DatabaseBackend<E> {
             .login(current, CredentialRole::Current)
             .await
             .map_err(BackendError::credential)?;
-        let admin = admin_credential(current, ctx.secrets, self.rds_client()).await?;
-        let mut admin_conn = self
-            .login(&admin, CredentialRole::Admin)
-            .await
-            .map_err(BackendError::credential)?;
+        let mut admin_conn = self.admin_login(current, ctx.secrets).await?;
         deadline::within_operation(
             "making the other user of the pair",
             self.engine
@@ -302,7 +386,9 @@ impl<E: Engine> Backend for DatabaseBackend<E> {
     type Secret = DatabaseSecret;
 
     fn parse(&self, raw: &SecretString) -> Result<DatabaseSecret, BackendError> {
-        DatabaseSecret::parse(raw, self.engine.shape())
+        let secret = DatabaseSecret::parse(raw, self.engine.shape())?;
+        self.engine.check(&secret)?;
+        Ok(secret)
     }
 
     fn serialize(&self, secret: &DatabaseSecret) -> Result<SecretString, BackendError> {
@@ -372,13 +458,21 @@ impl<E: Engine> Backend for DatabaseBackend<E> {
         &self,
         current: &DatabaseSecret,
         previous: Option<&DatabaseSecret>,
+        ctx: &FinishContext<'_>,
     ) -> Result<(), BackendError> {
         if self.alternates(current) {
             return Ok(());
         }
+        let mut conn = if self.admin_sets_password(current) {
+            self.admin_login(current, ctx.secrets).await?
+        } else {
+            self.login(current, CredentialRole::Current)
+                .await
+                .map_err(BackendError::credential)?
+        };
         deadline::within_operation(
             "the clean-up after finishSecret",
-            self.engine.after_finish(current, previous, &self.settings),
+            self.engine.after_finish(&mut conn, current, previous),
         )
         .await
     }

@@ -253,6 +253,23 @@ impl DatabaseSecret {
         self.fields.get(name).and_then(Value::as_str)
     }
 
+    /// Any field other than the password, as stored (e.g. a list of nodes).
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.fields.get(name).filter(|_| name != "password")
+    }
+
+    /// The same secret with `name` set to `value` (not the password, which
+    /// [`DatabaseSecret::with_password`] sets), for a credential that must
+    /// reach the same servers as another (an admin's, given the child's
+    /// node list).
+    pub fn with_field(&self, name: &str, value: Value) -> Self {
+        let mut next = self.with_password(self.password.clone());
+        if name != "password" {
+            next.fields.insert(name.to_owned(), value);
+        }
+        next
+    }
+
     /// The same secret with another user name and password; every other
     /// field unchanged.
     pub fn with_user(&self, username: &str, password: SecretString) -> Self {

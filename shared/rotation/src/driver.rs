@@ -123,6 +123,15 @@ pub struct CreateContext<'a> {
     pub secrets: &'a SecretsManager,
 }
 
+/// Everything the clean-up after finishSecret may use.
+pub struct FinishContext<'a> {
+    /// The secret's ARN.
+    pub secret_arn: &'a str,
+    /// The Secrets Manager client (e.g. to read an admin secret the
+    /// clean-up logs in with).
+    pub secrets: &'a SecretsManager,
+}
+
 /// A system whose credential a secret holds: a database, a cache, an API.
 ///
 /// The driver runs the protocol (pre-checks, labels, reading and storing
@@ -191,6 +200,7 @@ pub trait Backend: Send + Sync {
         &self,
         _current: &Self::Secret,
         _previous: Option<&Self::Secret>,
+        _ctx: &FinishContext<'_>,
     ) -> impl Future<Output = Result<(), BackendError>> + Send {
         async { Ok(()) }
     }
@@ -435,7 +445,14 @@ async fn finish_secret<B: Backend>(
         .update_stage(&meta.arn, AWSPENDING, None, Some(token))
         .await?;
     if let Some((current, previous)) = finish_work {
-        if let Err(error) = backend.after_finish(&current, previous.as_ref()).await {
+        let ctx = FinishContext {
+            secret_arn: &meta.arn,
+            secrets,
+        };
+        if let Err(error) = backend
+            .after_finish(&current, previous.as_ref(), &ctx)
+            .await
+        {
             tracing::error!(
                 %error,
                 failure_kind = error.failure_kind(),

@@ -40,7 +40,9 @@ pub use client::{
     AWSPENDING, AWSPREVIOUS,
 };
 pub use deadline::{Deadline, OutOfTime};
-pub use driver::{rotate, Backend, CreateContext, SetContext, SetOutcome, StepOutcome};
+pub use driver::{
+    rotate, Backend, CreateContext, FinishContext, SetContext, SetOutcome, StepOutcome,
+};
 pub use error::{
     AwsApiError, BackendError, CredentialFailure, CredentialRole, FailureKind, RotationError,
     SecretsManagerError, FAILURE_KINDS,

@@ -9,7 +9,7 @@
 //! them all again and scans all of it for every password.
 
 use crate::conformance::{assert_never_logged_in, password_of};
-use crate::server::{Function, ServerOptions, TestServer};
+use crate::server::{Function, OldPassword, ServerOptions, TestServer};
 use crate::world::World;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -134,8 +134,10 @@ async fn assert_settled<D: TestServer>(world: &World<D>, secret: &str) {
     );
 }
 
-/// Stages a rotation without running it; returns the pending version.
-async fn stage<D: TestServer>(world: &World<D>, secret: &str) -> String {
+/// Starts a rotation of `secret` that runs no step (the emulator is told to
+/// skip them), so a test can run each step by hand; returns the pending
+/// version's token.
+pub async fn stage<D: TestServer>(world: &World<D>, secret: &str) -> String {
     world.emulator.set_rotation_steps(&[]).await;
     world.rotate(secret).await.expect("staging a rotation");
     world
@@ -148,7 +150,9 @@ async fn stage<D: TestServer>(world: &World<D>, secret: &str) -> String {
         .expect("a pending version")
 }
 
-async fn step<D: TestServer>(
+/// Runs one rotation step (`createSecret`, …) of `secret`'s version `token`
+/// by invoking the function directly, as the service would.
+pub async fn step<D: TestServer>(
     world: &World<D>,
     secret: &str,
     token: &str,
@@ -305,10 +309,13 @@ pub async fn function_killed_after_the_database_accepted_the_password<D: TestSer
         &["setSecret", "testSecret", "finishSecret"],
     )
     .await;
-    assert!(world
-        .lambda
-        .function_log_text()
-        .contains("pending credential already works"));
+    // The re-run found the new password in place. A server that keeps the
+    // old password beside the new one may as well set the same pair again
+    // (the end state, checked above, is what matters there).
+    if D::OLD_PASSWORD == OldPassword::Refused {
+        let log = world.lambda.function_log_text();
+        assert!(log.contains("pending credential already works"), "{log}");
+    }
     later_rotation_works(&world, &secret, &mut evidence).await;
     evidence
 }

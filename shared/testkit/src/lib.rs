@@ -8,6 +8,8 @@
 //!   scram-sha-256, TLS from a CA made at start ([`certs::TestCa`]).
 //! * [`mariadb::EphemeralMariaDb`]: `mariadb-install-db` + `mariadbd`,
 //!   password authentication only, TLS from the same kind of CA.
+//! * [`redis::EphemeralRedis`]: `redis-server` with a TLS port and a
+//!   plaintext one, users in an ACL file (or the config file, or memory).
 //! * [`emulator::Emulator`]: moto server through the project's launcher, which
 //!   forwards rotation invocations to the function's Invoke endpoint.
 //! * [`lambda::LocalLambda`]: `cargo lambda watch --only-lambda-apis` with the
@@ -36,6 +38,7 @@ pub mod lambda;
 pub mod mariadb;
 pub mod memory;
 pub mod postgres;
+pub mod redis;
 pub mod semantics;
 pub mod server;
 pub mod servers;
@@ -44,7 +47,7 @@ pub mod tools;
 pub mod world;
 
 pub use server::{Durability, Function, LoginRecord, OldPassword, TestServer};
-pub use world::{MariaDbWorld, PostgresWorld, World};
+pub use world::{MariaDbWorld, PostgresWorld, RedisWorld, World};
 
 /// Every password-looking string of `secrets` that appears in `text`, for
 /// leak checks (empty when nothing leaked).

@@ -359,6 +359,7 @@ pub async fn every_log_line_names_the_invocation<D: TestServer>(function: &Funct
     // "ssl": false makes the backend warn (plaintext) inside the step.
     let mut value = world.db_secret("traced", "traced-Password-0");
     value["ssl"] = json!(false);
+    value["port"] = json!(world.db.plaintext_port());
     world.db.create_user("traced", "traced-Password-0").await;
     let secret = world.create_secret("traced", &value).await;
     world.rotate(&secret).await.expect("rotation");

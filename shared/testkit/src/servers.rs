@@ -10,13 +10,14 @@
 //! [`TestServer`]: crate::TestServer
 
 /// Every server's name.
-pub const NAMES: &[&str] = &["postgres", "mariadb"];
+pub const NAMES: &[&str] = &["postgres", "mariadb", "redis"];
 
 /// The `install/<name>.sh` declaration of a server.
 pub fn install_declaration(server: &str) -> Option<&'static str> {
     match server {
         "postgres" => Some(include_str!("../install/postgres.sh")),
         "mariadb" => Some(include_str!("../install/mariadb.sh")),
+        "redis" => Some(include_str!("../install/redis.sh")),
         _ => None,
     }
 }
@@ -61,6 +62,7 @@ macro_rules! with_server {
         match $name {
             "postgres" => Some($run::<$crate::postgres::EphemeralPostgres>($($arg),*).await),
             "mariadb" => Some($run::<$crate::mariadb::EphemeralMariaDb>($($arg),*).await),
+            "redis" => Some($run::<$crate::redis::EphemeralRedis>($($arg),*).await),
             _ => None,
         }
     };

@@ -19,6 +19,8 @@ use std::collections::BTreeMap;
 pub type PostgresWorld = World<EphemeralPostgres>;
 /// A world with MariaDB.
 pub type MariaDbWorld = World<EphemeralMariaDb>;
+/// A world with Redis.
+pub type RedisWorld = World<crate::redis::EphemeralRedis>;
 
 /// Everything a rotation test runs against. Dropping it stops every process
 /// and deletes every file.
