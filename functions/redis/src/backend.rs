@@ -31,14 +31,6 @@ pub static SHAPE: SecretShape = SecretShape {
 /// The rotation backend: the shared flows with [`RedisEngine`].
 pub type RedisBackend = DatabaseBackend<RedisEngine>;
 
-/// The backend configured from the environment. Fails on an unusable
-/// setting, naming it.
-pub fn backend_from_env() -> Result<RedisBackend, BackendError> {
-    let settings = DatabaseSettings::from_env(DEFAULT_EXCLUDE_CHARACTERS)?;
-    let engine = RedisEngine::from_lookup(|name| std::env::var(name).ok())?;
-    Ok(DatabaseBackend::new(settings, engine))
-}
-
 /// Sessions with every node of a secret, logged in as the same user.
 pub type Sessions = Vec<NodeSession>;
 

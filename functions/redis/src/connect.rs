@@ -163,14 +163,16 @@ pub async fn connect(
         let stream = match tokio::time::timeout(limit, connector.connect(name, tcp)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => return Err(failure(io_kind(&e), format!("TLS handshake: {e}"))),
-            Err(_) => return Err(failure(
-                FailureKind::Tls,
-                format!(
+            Err(_) => {
+                return Err(failure(
+                    FailureKind::Tls,
+                    format!(
                     "TLS handshake: no answer within {:.1} s: the server does not seem to speak \
                          TLS on this port (Redis serves TLS on its `tls-port`)",
                     limit.as_secs_f64()
                 ),
-            )),
+                ))
+            }
         };
         authenticate(&info, stream).await
     } else {

@@ -46,6 +46,15 @@ Remaining differences from the service, each on purpose:
   (``runtime_proxy.py``) gives each invocation a real deadline and records
   when the function answered.
 
+ElastiCache's ``ModifyUser`` is missing from moto; the launcher adds it as
+the API reference documents it (up to two passwords of 16 to 128
+characters, ``NoPasswordRequired``, ``AccessString`` and
+``AppendAccessString``; ``UserNotFound`` for an unknown user,
+``InvalidUserState`` unless the user is ``active``). A modified user is
+``modifying`` for the next ``modifying_describes`` ``DescribeUsers`` calls
+(default 1), then ``active`` again, so a function has to wait as it must on
+the service.
+
 Control endpoints (JSON), for tests:
 
 * ``GET /_launcher/calls``: Secrets Manager calls counted by action, and the
@@ -53,7 +62,11 @@ Control endpoints (JSON), for tests:
 * ``POST /_launcher/reset``: zero the counters.
 * ``POST /_launcher/config``: ``{"steps": [...]}`` sets the steps
   ``RotateSecret`` invokes (default all four; ``[]`` only stages AWSPENDING so
-  a test can invoke the steps itself).
+  a test can invoke the steps itself); ``{"modifying_describes": N}`` how
+  many ``DescribeUsers`` calls a modified ElastiCache user stays
+  ``modifying``.
+* ``GET /_launcher/elasticache-users``: every ElastiCache user's id, status
+  and passwords (the emulator's own state, for assertions).
 * ``POST /_launcher/faults``: ``{"count": N, "kind": "500" | "throttle"}``:
   the next N Secrets Manager calls other than ``RotateSecret`` (the function's
   calls, while a rotation runs) fail with HTTP 500 ``InternalServiceError`` or
@@ -83,6 +96,14 @@ from moto.secretsmanager.exceptions import (
     ResourceNotFoundException,
     SecretNotFoundException,
 )
+from moto.elasticache import models as elasticache_models
+from moto.elasticache import responses as elasticache_responses
+from moto.elasticache.exceptions import (
+    ElastiCacheException,
+    InvalidParameterCombinationException,
+    InvalidParameterValueException,
+    UserNotFound,
+)
 from werkzeug.serving import run_simple
 
 ALL_STEPS = ["createSecret", "setSecret", "testSecret", "finishSecret"]
@@ -94,6 +115,7 @@ STATE = {
     "issued_rotation_tokens": set(),
     "put_rotation_tokens": [],
     "faults": {"count": 0, "kind": "500", "injected": 0},
+    "modifying_describes": 1,
 }
 LOCK = threading.Lock()
 
@@ -305,6 +327,93 @@ sm.SecretsManagerBackend.put_secret_value = put_secret_value
 sm.SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage
 
 
+class InvalidUserState(ElastiCacheException):
+    code = "InvalidUserState"
+
+    def __init__(self, user_id, status):
+        super().__init__(
+            "User %s is in %s state; it must be active to be modified." % (user_id, status)
+        )
+
+
+def modify_user(self):
+    """ElastiCache ModifyUser, which moto lacks (see the module's documentation)."""
+    params = self._get_params()
+    user_id = params.get("UserId")
+    backend = self.elasticache_backend
+    user = backend.users.get(user_id)
+    if user is None:
+        raise UserNotFound(user_id)
+    if user.status != "active":
+        raise InvalidUserState(user_id, user.status)
+    passwords = params.get("Passwords") or []
+    mode = params.get("AuthenticationMode") or {}
+    if passwords and mode.get("Passwords"):
+        raise InvalidParameterCombinationException(
+            "Passwords provided via multiple arguments. Use only one argument"
+        )
+    passwords = passwords or mode.get("Passwords") or []
+    no_password = self._get_bool_param("NoPasswordRequired")
+    if no_password and passwords:
+        raise InvalidParameterCombinationException(
+            "No password required flag is true but passwords were given"
+        )
+    if len(passwords) > 2:
+        raise InvalidParameterValueException("A user can have at most 2 passwords.")
+    if any(not 16 <= len(p) <= 128 for p in passwords):
+        raise InvalidParameterValueException("Passwords length must be between 16-128 characters.")
+    with LOCK:
+        if passwords:
+            user.passwords = list(passwords)
+            user.no_password_required = False
+            user.authentication_type = "password"
+        elif no_password:
+            user.passwords = []
+            user.no_password_required = True
+        if params.get("AccessString"):
+            user.access_string = params["AccessString"]
+        if params.get("AppendAccessString"):
+            user.access_string = (user.access_string or "") + " " + params["AppendAccessString"]
+        user.status = "modifying"
+        user.modifying_left = STATE["modifying_describes"]
+    return elasticache_responses.ActionResult(user)
+
+
+ORIGINAL_DESCRIBE_USERS = elasticache_models.ElastiCacheBackend.describe_users
+
+
+def describe_users(self, user_id):
+    """Moto's version, plus: a modified user becomes active after a few looks."""
+    users = ORIGINAL_DESCRIBE_USERS(self, user_id)
+    with LOCK:
+        for user in users:
+            if user.status == "modifying":
+                left = getattr(user, "modifying_left", 0)
+                if left <= 0:
+                    user.status = "active"
+                else:
+                    user.modifying_left = left - 1
+    return users
+
+
+elasticache_responses.ElastiCacheResponse.modify_user = modify_user
+elasticache_models.ElastiCacheBackend.describe_users = describe_users
+
+
+def elasticache_users():
+    users = {}
+    for account in elasticache_models.elasticache_backends.values():
+        for region, backend in account.items():
+            for user in backend.users.values():
+                users[user.id] = {
+                    "region": region,
+                    "status": user.status,
+                    "user_name": user.name,
+                    "passwords": list(user.passwords or []),
+                }
+    return users
+
+
 def json_response(start_response, payload, status="200 OK"):
     body = json.dumps(payload).encode()
     start_response(
@@ -386,6 +495,8 @@ class Launcher:
                     )
                 STATE["faults"] = {"count": int(config.get("count", 0)), "kind": kind, "injected": 0}
                 return json_response(start_response, STATE["faults"])
+            if path == "/_launcher/elasticache-users":
+                return json_response(start_response, elasticache_users())
             if path == "/_launcher/reset":
                 STATE["calls"] = {}
                 STATE["put_rotation_tokens"] = []
@@ -399,7 +510,12 @@ class Launcher:
                             start_response, {"error": "unknown steps %s" % unknown}, "400 Bad Request"
                         )
                     STATE["steps"] = list(config["steps"])
-                return json_response(start_response, {"steps": STATE["steps"]})
+                if "modifying_describes" in config:
+                    STATE["modifying_describes"] = int(config["modifying_describes"])
+                return json_response(
+                    start_response,
+                    {"steps": STATE["steps"], "modifying_describes": STATE["modifying_describes"]},
+                )
         return json_response(start_response, {"error": "unknown path"}, "404 Not Found")
 
 

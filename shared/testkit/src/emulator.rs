@@ -76,6 +76,36 @@ impl Emulator {
         aws_sdk_rds::Client::from_conf(config)
     }
 
+    /// An ElastiCache SDK client for the emulator.
+    pub fn elasticache_client(&self) -> aws_sdk_elasticache::Client {
+        let config = aws_sdk_elasticache::Config::builder()
+            .behavior_version(aws_sdk_elasticache::config::BehaviorVersion::latest())
+            .http_client(rotation::aws::http_client())
+            .region(aws_sdk_elasticache::config::Region::new(REGION))
+            .credentials_provider(aws_sdk_elasticache::config::Credentials::new(
+                "testing", "testing", None, None, "testkit",
+            ))
+            .endpoint_url(&self.url)
+            .build();
+        aws_sdk_elasticache::Client::from_conf(config)
+    }
+
+    /// Every ElastiCache user the emulator holds, by id: `status`,
+    /// `user_name`, `passwords` (the launcher's view, for assertions).
+    pub async fn elasticache_users(&self) -> serde_json::Value {
+        self.control("elasticache-users", None).await
+    }
+
+    /// How many `DescribeUsers` calls a user modified by `ModifyUser` stays
+    /// `modifying` before it is `active` again (default 1).
+    pub async fn set_modifying_describes(&self, count: usize) {
+        self.control(
+            "config",
+            Some(serde_json::json!({ "modifying_describes": count })),
+        )
+        .await;
+    }
+
     async fn control(&self, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
         let http = reqwest::Client::new();
         let url = format!("{}/_launcher/{path}", self.url);

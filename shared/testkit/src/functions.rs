@@ -13,6 +13,13 @@
 //! description = "Rotates PostgreSQL secrets (postgres, aurora-postgresql), single or alternating users."
 //! test-server = "postgres"     # the testkit server the demo and the bench use
 //!
+//! # optional: one more item of the role's `Policies` (YAML, indented by
+//! # the generator), for a function that calls another AWS API
+//! policy = """
+//! - PolicyName: describe-things
+//!   PolicyDocument: …
+//! """
+//!
 //! [package.metadata.rotation.environment]   # optional: extra variables
 //! USERNAME_CHARACTER_LIMIT = "!Ref UsernameCharacterLimit"
 //! ```
@@ -41,6 +48,9 @@ pub struct FunctionCrate {
     /// Environment variables beyond the template's globals (values are
     /// YAML, e.g. `!Ref SomeParameter`).
     pub environment: BTreeMap<String, String>,
+    /// One more item of the role's `Policies` list (YAML starting with
+    /// `- `), when the function calls another AWS API.
+    pub policy: Option<String>,
 }
 
 /// Why a function's manifest could not be read.
@@ -130,6 +140,14 @@ pub fn read_function(dir: &Path) -> Result<FunctionCrate, ManifestError> {
         description: field("package.metadata.rotation.description")?,
         test_server: field("package.metadata.rotation.test-server")?,
         environment,
+        policy: manifest
+            .get("package")
+            .and_then(|p| p.get("metadata"))
+            .and_then(|m| m.get("rotation"))
+            .and_then(|r| r.get("policy"))
+            .and_then(toml::Value::as_str)
+            .map(|text| text.trim_end().to_owned())
+            .filter(|text| !text.is_empty()),
         package,
     })
 }

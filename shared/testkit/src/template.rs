@@ -39,6 +39,20 @@ pub fn function_resources(f: &FunctionCrate) -> String {
         }
         text
     };
+    // The manifest's own policy item, indented as an item of `Policies`.
+    let policy = match &f.policy {
+        None => String::new(),
+        Some(yaml) => yaml
+            .lines()
+            .map(|line| {
+                if line.trim().is_empty() {
+                    "\n".to_owned()
+                } else {
+                    format!("        {line}\n")
+                }
+            })
+            .collect(),
+    };
     format!(
         r#"  # ---------------------------------------------------------------- {binary}
   {r}RotationFunction:
@@ -135,7 +149,7 @@ pub fn function_resources(f: &FunctionCrate) -> String {
                     - ec2:UnassignPrivateIpAddresses
                   Resource: "*"
           - !Ref AWS::NoValue
-
+{policy}
   {r}RotationLogGroup:
     Type: AWS::Logs::LogGroup
     DeletionPolicy: Retain
@@ -170,7 +184,8 @@ pub fn function_resources(f: &FunctionCrate) -> String {
       AlarmActions: !If [HasAlarmTopic, [!Ref AlarmTopicArn], !Ref AWS::NoValue]
 
 "#,
-        description = f.description,
+        // Double-quoted: a description may hold `: ` or `#`.
+        description = format!("{:?}", f.description),
     )
 }
 

@@ -90,6 +90,11 @@ impl<D: TestServer> World<D> {
             ("SECRETS_MANAGER_ENDPOINT".into(), self.emulator.url.clone()),
             // RDS lookups of RDS-managed admin secrets go to the emulator too.
             ("AWS_ENDPOINT_URL_RDS".into(), self.emulator.url.clone()),
+            // ElastiCache users (rotate-redis) too.
+            (
+                "AWS_ENDPOINT_URL_ELASTICACHE".into(),
+                self.emulator.url.clone(),
+            ),
             ("AWS_REGION".into(), REGION.into()),
             ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
             ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
