@@ -39,6 +39,8 @@ pub fn function_resources(f: &FunctionCrate) -> String {
         }
         text
     };
+    // Double-quoted: a description may hold `: ` or `#`.
+    let quoted_description = format!("{:?}", f.description);
     // The manifest's own policy item, indented as an item of `Policies`.
     let policy = match &f.policy {
         None => String::new(),
@@ -184,8 +186,7 @@ pub fn function_resources(f: &FunctionCrate) -> String {
       AlarmActions: !If [HasAlarmTopic, [!Ref AlarmTopicArn], !Ref AWS::NoValue]
 
 "#,
-        // Double-quoted: a description may hold `: ` or `#`.
-        description = format!("{:?}", f.description),
+        description = quoted_description,
     )
 }
 
