@@ -26,24 +26,8 @@ pub fn classify(error: &tokio_postgres::Error) -> FailureKind {
             FailureKind::Other
         };
     }
-    let mut source: Option<&(dyn StdError + 'static)> = error.source();
-    while let Some(cause) = source {
-        if cause.downcast_ref::<rustls::Error>().is_some() {
-            return FailureKind::Tls;
-        }
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            if io
-                .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-            {
-                return FailureKind::Tls;
-            }
-            return match io.kind() {
-                std::io::ErrorKind::TimedOut => FailureKind::Timeout,
-                _ => FailureKind::Unreachable,
-            };
-        }
-        source = cause.source();
+    if let Some(kind) = error.source().and_then(database::tls::transport_failure_kind) {
+        return kind;
     }
     let text = error.to_string();
     if text.contains("TLS") || text.contains("SSL") {

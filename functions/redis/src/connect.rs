@@ -55,29 +55,9 @@ pub fn classify(error: &RedisError) -> FailureKind {
     FailureKind::Other
 }
 
-/// The kind of an I/O failure: TLS when rustls is anywhere in its causes.
+/// The kind of an I/O failure (TLS when rustls is among its causes).
 fn io_kind(error: &(dyn StdError + 'static)) -> FailureKind {
-    let mut source: Option<&(dyn StdError + 'static)> = Some(error);
-    while let Some(cause) = source {
-        if cause.downcast_ref::<rustls::Error>().is_some() {
-            return FailureKind::Tls;
-        }
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            if io
-                .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-            {
-                return FailureKind::Tls;
-            }
-            match io.kind() {
-                std::io::ErrorKind::TimedOut => return FailureKind::Timeout,
-                std::io::ErrorKind::InvalidData => return FailureKind::Tls,
-                _ => {}
-            }
-        }
-        source = cause.source();
-    }
-    FailureKind::Unreachable
+    database::tls::transport_failure_kind(error).unwrap_or(FailureKind::Unreachable)
 }
 
 /// The driver's or server's words for a failure, with every string of

@@ -9,6 +9,7 @@
 
 use crate::connect::connect;
 use crate::nodes::nodes;
+use database::secret::{json_with_password, parse_json_object};
 use database::{DatabaseSecret, TlsSettings};
 use password::PasswordPolicy;
 use rotation::{deadline, AwsApiError, BackendError, CreateContext, CredentialRole, FailureKind};
@@ -16,7 +17,6 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::time::{Duration, Instant};
-use zeroize::Zeroize;
 
 /// The field that makes a secret an ElastiCache user's.
 pub const USER_ARN_FIELD: &str = "user_arn";
@@ -115,15 +115,7 @@ impl fmt::Debug for ElastiCacheSecret {
 impl ElastiCacheSecret {
     /// Parses a stored value. Errors name the field and quote no secret.
     pub fn parse(raw: &SecretString) -> Result<Self, BackendError> {
-        let mut fields: Map<String, Value> =
-            serde_json::from_str(raw.expose_secret()).map_err(|e| {
-                BackendError::InvalidJson(format!(
-                    "{:?} error at line {} column {}",
-                    e.classify(),
-                    e.line(),
-                    e.column()
-                ))
-            })?;
+        let mut fields = parse_json_object(raw)?;
         let password = match fields.remove("password") {
             None | Some(Value::Null) => None,
             Some(Value::String(text)) => Some(SecretString::from(text)),
@@ -145,11 +137,10 @@ impl ElastiCacheSecret {
             fields,
         };
         if secret.fields.get("host").is_some_and(|h| !h.is_null()) {
-            let with_password = secret.to_json_with(
-                secret
-                    .password
-                    .clone()
-                    .unwrap_or_else(|| SecretString::from("-")),
+            let placeholder = SecretString::from("-");
+            let with_password = json_with_password(
+                &secret.fields,
+                Some(secret.password.as_ref().unwrap_or(&placeholder)),
             )?;
             let endpoint = DatabaseSecret::parse(&with_password, &crate::backend::SHAPE)?;
             nodes(&endpoint)?;
@@ -172,28 +163,10 @@ impl ElastiCacheSecret {
         }
     }
 
-    fn to_json_with(&self, password: SecretString) -> Result<SecretString, BackendError> {
-        let mut fields = self.fields.clone();
-        fields.insert(
-            "password".to_owned(),
-            Value::String(password.expose_secret().to_owned()),
-        );
-        let json = serde_json::to_string(&fields)
-            .map_err(|e| BackendError::Internal(format!("cannot serialise the secret: {e}")));
-        if let Some(Value::String(mut copy)) = fields.remove("password") {
-            copy.zeroize();
-        }
-        json.map(SecretString::from)
-    }
-
-    /// The JSON to store: the original fields with this password.
+    /// The JSON to store: the original fields with this password (none
+    /// before a first rotation).
     pub fn to_json(&self) -> Result<SecretString, BackendError> {
-        match &self.password {
-            Some(password) => self.to_json_with(password.clone()),
-            None => serde_json::to_string(&self.fields)
-                .map(SecretString::from)
-                .map_err(|e| BackendError::Internal(format!("cannot serialise the secret: {e}"))),
-        }
+        json_with_password(&self.fields, self.password.as_ref())
     }
 }
 

@@ -77,6 +77,41 @@ impl fmt::Debug for DatabaseSecret {
     }
 }
 
+/// Parses a stored value as a JSON object. A syntax error gives the
+/// position, never the text (which holds a secret).
+pub fn parse_json_object(raw: &SecretString) -> Result<Map<String, Value>, BackendError> {
+    serde_json::from_str(raw.expose_secret()).map_err(|e| {
+        BackendError::InvalidJson(format!(
+            "{:?} error at line {} column {}",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+/// The JSON to store: `fields` (which hold no password) with `password`
+/// (none: no `password` field). The temporary copy of the password is
+/// zeroed.
+pub fn json_with_password(
+    fields: &Map<String, Value>,
+    password: Option<&SecretString>,
+) -> Result<SecretString, BackendError> {
+    let mut fields = fields.clone();
+    if let Some(password) = password {
+        fields.insert(
+            "password".to_owned(),
+            Value::String(password.expose_secret().to_owned()),
+        );
+    }
+    let json = serde_json::to_string(&fields)
+        .map_err(|e| BackendError::Internal(format!("cannot serialise the secret: {e}")));
+    if let Some(Value::String(mut copy)) = fields.remove("password") {
+        copy.zeroize();
+    }
+    json.map(SecretString::from)
+}
+
 fn required_string(fields: &Map<String, Value>, name: &str) -> Result<String, BackendError> {
     match fields.get(name) {
         None | Some(Value::Null) => Err(BackendError::field(name, "is missing")),
@@ -167,16 +202,7 @@ impl DatabaseSecret {
         shape: &'static SecretShape,
         require_host: bool,
     ) -> Result<Self, BackendError> {
-        let mut fields: Map<String, Value> =
-            serde_json::from_str(raw.expose_secret()).map_err(|e| {
-                // serde_json's syntax errors give a position, never the text.
-                BackendError::InvalidJson(format!(
-                    "{:?} error at line {} column {}",
-                    e.classify(),
-                    e.line(),
-                    e.column()
-                ))
-            })?;
+        let mut fields = parse_json_object(raw)?;
         let password = match fields.remove("password") {
             None | Some(Value::Null) => return Err(BackendError::field("password", "is missing")),
             Some(Value::String(s)) => SecretString::from(s),
@@ -306,17 +332,7 @@ impl DatabaseSecret {
 
     /// The JSON to store: the original fields with this password.
     pub fn to_json(&self) -> Result<SecretString, BackendError> {
-        let mut fields = self.fields.clone();
-        fields.insert(
-            "password".to_owned(),
-            Value::String(self.password.expose_secret().to_owned()),
-        );
-        let json = serde_json::to_string(&fields)
-            .map_err(|e| BackendError::Internal(format!("cannot serialise the secret: {e}")));
-        if let Some(Value::String(mut copy)) = fields.remove("password") {
-            copy.zeroize();
-        }
-        json.map(SecretString::from)
+        json_with_password(&self.fields, Some(&self.password))
     }
 
     /// `user "name" at host:port/dbname` (without `/dbname` when none), for

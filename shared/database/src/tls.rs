@@ -11,7 +11,7 @@
 //! the host the secret names.
 
 use crate::secret::DatabaseSecret;
-use rotation::{BackendError, CredentialRole};
+use rotation::{BackendError, CredentialRole, FailureKind};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
@@ -296,6 +296,35 @@ impl TlsSettings {
     pub fn client_config(&self) -> &ClientConfig {
         &self.config
     }
+}
+
+
+/// The kind of a connection failure, from the first cause in `error`'s
+/// chain that says: a rustls error (also inside an I/O error) is TLS; an
+/// I/O error that timed out is a timeout, any other I/O error an
+/// unreachable server. `None` when no cause is either (the driver's own
+/// words must decide).
+pub fn transport_failure_kind(error: &(dyn std::error::Error + 'static)) -> Option<FailureKind> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<rustls::Error>().is_some() {
+            return Some(FailureKind::Tls);
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+            {
+                return Some(FailureKind::Tls);
+            }
+            return Some(match io.kind() {
+                std::io::ErrorKind::TimedOut => FailureKind::Timeout,
+                _ => FailureKind::Unreachable,
+            });
+        }
+        source = cause.source();
+    }
+    None
 }
 
 #[cfg(test)]
