@@ -26,7 +26,10 @@ pub fn classify(error: &tokio_postgres::Error) -> FailureKind {
             FailureKind::Other
         };
     }
-    if let Some(kind) = error.source().and_then(database::tls::transport_failure_kind) {
+    if let Some(kind) = error
+        .source()
+        .and_then(database::tls::transport_failure_kind)
+    {
         return kind;
     }
     let text = error.to_string();

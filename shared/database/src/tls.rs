@@ -298,7 +298,6 @@ impl TlsSettings {
     }
 }
 
-
 /// The kind of a connection failure, from the first cause in `error`'s
 /// chain that says: a rustls error (also inside an I/O error) is TLS; an
 /// I/O error that timed out is a timeout, any other I/O error an

@@ -4,7 +4,9 @@
 
 use crate::certs::TestCa;
 use crate::server::ServerOptions;
-use crate::tools::{free_port, random_token, read_tail, spawn_listening, Guard, SETUP_HINT};
+use crate::tools::{
+    free_port, random_token, read_tail, spawn_listening, wait_for_login, Guard, SETUP_HINT,
+};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, SslOpts};
 use sha1::{Digest, Sha1};
@@ -266,23 +268,13 @@ impl EphemeralMariaDb {
 
     /// Waits until the administrator logs in.
     async fn wait_for_logins(&self) {
-        let server = self;
-        for attempt in 0.. {
-            match server.try_login(ADMIN, &server.admin_password).await {
-                Ok(conn) => {
-                    let _ = conn.disconnect().await;
-                    break;
-                }
-                Err(e) if attempt < 100 => {
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!(
-                    "mariadbd never accepted the administrator: {e}\n{}",
-                    read_tail(&server.log)
-                ),
-            }
-        }
+        let conn = wait_for_login(
+            "mariadbd never accepted the administrator",
+            &self.log,
+            || self.try_login(ADMIN, &self.admin_password),
+        )
+        .await;
+        let _ = conn.disconnect().await;
     }
 
     /// Logs in over verified TLS (plaintext when the server has no TLS);

@@ -3,7 +3,9 @@
 
 use crate::certs::TestCa;
 use crate::server::ServerOptions;
-use crate::tools::{free_port, random_token, read_tail, wait_for_port, Guard, SETUP_HINT};
+use crate::tools::{
+    free_port, random_token, read_tail, wait_for_login, wait_for_port, Guard, SETUP_HINT,
+};
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -263,22 +265,10 @@ impl EphemeralPostgres {
 
     /// Waits until the superuser logs in (the port opens first).
     async fn wait_for_logins(&self) {
-        for attempt in 0.. {
-            match self
-                .try_login(SUPERUSER, &self.superuser_password, "postgres")
-                .await
-            {
-                Ok(_) => break,
-                Err(e) if attempt < 100 => {
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!(
-                    "postgres never accepted the superuser: {e}\n{}",
-                    read_tail(&self.log)
-                ),
-            }
-        }
+        wait_for_login("postgres never accepted the superuser", &self.log, || {
+            self.try_login(SUPERUSER, &self.superuser_password, "postgres")
+        })
+        .await;
     }
 
     /// Starts the server again (same data, port and settings) after

@@ -8,7 +8,7 @@
 
 use crate::certs::TestCa;
 use crate::server::{Durability, LoginRecord, OldPassword, ServerOptions, TestServer};
-use crate::tools::{free_port, random_token, read_tail, spawn_listening, Guard};
+use crate::tools::{free_port, random_token, spawn_listening, wait_for_login, Guard};
 use redis::aio::MultiplexedConnection;
 use redis::RedisConnectionInfo;
 use rustls_pki_types::pem::PemObject;
@@ -222,16 +222,12 @@ impl EphemeralRedis {
     }
 
     async fn wait_for_logins(&self) {
-        for attempt in 0.. {
-            match self.try_login(ADMIN, &self.admin_password).await {
-                Ok(_) => break,
-                Err(_) if attempt < 100 => tokio::time::sleep(Duration::from_millis(100)).await,
-                Err(e) => panic!(
-                    "redis-server never accepted the administrator: {e}\n{}",
-                    read_tail(&self.log)
-                ),
-            }
-        }
+        wait_for_login(
+            "redis-server never accepted the administrator",
+            &self.log,
+            || self.try_login(ADMIN, &self.admin_password),
+        )
+        .await;
     }
 
     /// Logs in as `user` over verified TLS (plaintext when the server has

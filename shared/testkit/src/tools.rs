@@ -152,6 +152,27 @@ pub fn spawn_listening(
     guard
 }
 
+/// Retries `login` every 100 ms, up to 100 times, until it succeeds (a
+/// server that just started); then panics with `what` and the tail of the
+/// server's `log`. Returns what the successful login gave.
+pub async fn wait_for_login<T, E, F>(what: &str, log: &Path, mut login: impl FnMut() -> F) -> T
+where
+    E: std::fmt::Display,
+    F: std::future::Future<Output = Result<T, E>>,
+{
+    let mut attempt = 0;
+    loop {
+        match login().await {
+            Ok(value) => return value,
+            Err(_) if attempt < 100 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{what}: {e}\n{}", read_tail(log)),
+        }
+    }
+}
+
 /// A child process that is stopped when dropped.
 #[derive(Debug)]
 pub struct Guard {
