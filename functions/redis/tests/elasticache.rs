@@ -83,7 +83,9 @@ fn password_of(value: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_user_gets_the_new_and_the_current_password_after_waiting_for_active() {
-    let world = RedisWorld::start_with_env(FUNCTION, &[FAST]).await;
+    // At trace level, so that the leak check below sees every line the
+    // function and the SDK can write (ModifyUser's body holds both passwords).
+    let world = RedisWorld::start_with_env(FUNCTION, &[FAST, ("RUST_LOG", "trace")]).await;
     let client = world.emulator.elasticache_client();
     create_user(&client, "app-user", "app", "initial-Password-0123").await;
     let secret = world
@@ -119,6 +121,11 @@ async fn the_user_gets_the_new_and_the_current_password_after_waiting_for_active
     world.rotate(&secret).await.expect("a second rotation");
     let second = password_of(&world.value(&secret, "AWSCURRENT").await);
     assert_passwords(&world, "app-user", &[&second, &first], "second rotation").await;
+
+    let logs = world.all_logs();
+    assert!(logs.contains("ModifyUser"), "the trace log does not show the calls");
+    let leaked = testkit::leaked(&logs, &[&first, &second, "initial-Password-0123"]);
+    assert!(leaked.is_empty(), "{} password(s) in the logs", leaked.len());
 }
 
 #[tokio::test(flavor = "multi_thread")]
