@@ -123,9 +123,16 @@ async fn the_user_gets_the_new_and_the_current_password_after_waiting_for_active
     assert_passwords(&world, "app-user", &[&second, &first], "second rotation").await;
 
     let logs = world.all_logs();
-    assert!(logs.contains("ModifyUser"), "the trace log does not show the calls");
+    assert!(
+        logs.contains("ModifyUser"),
+        "the trace log does not show the calls"
+    );
     let leaked = testkit::leaked(&logs, &[&first, &second, "initial-Password-0123"]);
-    assert!(leaked.is_empty(), "{} password(s) in the logs", leaked.len());
+    assert!(
+        leaked.is_empty(),
+        "{} password(s) in the logs",
+        leaked.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
