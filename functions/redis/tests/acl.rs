@@ -263,3 +263,47 @@ async fn config_file_and_memory_only_servers() {
     let logs = world.all_logs();
     assert!(logs.contains("lives only in its memory"), "{logs}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_hosts_list_is_refused_in_create_secret_and_changes_nothing() {
+    let world = RedisWorld::start(FUNCTION).await;
+    world.db.create_user("app", "hosts-Password-0").await;
+    for (name, hosts, expected) in [
+        ("not-a-list", json!("127.0.0.1"), "must be a list"),
+        ("empty", json!([]), "empty list"),
+        ("bad-port", json!(["127.0.0.1:0"]), "entry 0 has a port"),
+        (
+            "twice",
+            json!(["127.0.0.1:7000", {"host": "127.0.0.1", "port": 7000}]),
+            "a second time",
+        ),
+    ] {
+        let mut value = world.db_secret("app", "hosts-Password-0");
+        value["hosts"] = hosts;
+        let secret = world.create_secret(name, &value).await;
+        let error = world.rotate(&secret).await.expect_err(name);
+        assert!(
+            error.contains("hosts") && error.contains(expected),
+            "{name}: {error}"
+        );
+        assert!(
+            error.contains("createSecret"),
+            "{name}: refused later than createSecret: {error}"
+        );
+        assert_eq!(world.value(&secret, "AWSCURRENT").await, value, "{name}");
+        // The service labelled a new version AWSPENDING; the function
+        // stored no value in it.
+        let stages = world.stages(&secret).await;
+        for (version, labels) in &stages {
+            if labels.iter().any(|l| l == "AWSPENDING") {
+                assert_eq!(
+                    world.raw_value(&secret, Some(version), None).await,
+                    None,
+                    "{name}: a pending value was stored"
+                );
+            }
+        }
+    }
+    assert!(world.db.can_login("app", "hosts-Password-0").await);
+    assert_eq!(world.db.password_count("app").await, 1);
+}
