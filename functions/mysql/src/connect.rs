@@ -51,14 +51,11 @@ pub fn classify(error: &mysql_async::Error) -> FailureKind {
 /// `secrets` (passwords, hashes) replaced, since a server's syntax errors
 /// quote the statement.
 pub fn describe(error: &mysql_async::Error, secrets: &[&str]) -> String {
-    let mut text = match error {
+    let text = match error {
         mysql_async::Error::Server(e) => format!("ERROR {} ({}): {}", e.code, e.state, e.message),
         other => other.to_string(),
     };
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        text = text.replace(secret, "[REDACTED]");
-    }
-    text
+    rotation::redact(text, secrets)
 }
 
 /// Maps a failed statement to [`BackendError::Operation`], naming `action`;

@@ -43,11 +43,11 @@ pub struct RedisEngine {
 
 impl RedisEngine {
     /// The engine as the environment says ([`DISCARD_OLD_PASSWORD_VAR`]).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, BackendError> {
-        Ok(Self {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        Self {
             discard_old_password: lookup(DISCARD_OLD_PASSWORD_VAR)
                 .is_some_and(|v| password::parse_bool(&v)),
-        })
+        }
     }
 }
 
@@ -184,6 +184,22 @@ async fn set_everywhere(
     Ok(())
 }
 
+/// Makes `pending.username`'s passwords exactly the current and the pending
+/// one, on every node, saved (see [`set_everywhere`]).
+async fn set_current_and_pending(
+    sessions: &mut Sessions,
+    current: &DatabaseSecret,
+    pending: &DatabaseSecret,
+    self_change: bool,
+) -> Result<(), BackendError> {
+    let rules = [
+        password_hash_rule(&current.password),
+        password_hash_rule(&pending.password),
+    ];
+    let rules: Vec<&str> = rules.iter().map(|r| r.as_str()).collect();
+    set_everywhere(sessions, &pending.username, &rules, self_change).await
+}
+
 /// Runs `command` on every node and returns the replies.
 async fn on_every_node(
     sessions: &mut Sessions,
@@ -256,12 +272,7 @@ impl Engine for RedisEngine {
         current: &DatabaseSecret,
         pending: &DatabaseSecret,
     ) -> Result<(), BackendError> {
-        let rules = [
-            password_hash_rule(&current.password),
-            password_hash_rule(&pending.password),
-        ];
-        let rules: Vec<&str> = rules.iter().map(|r| r.as_str()).collect();
-        set_everywhere(sessions, &pending.username, &rules, true).await
+        set_current_and_pending(sessions, current, pending, true).await
     }
 
     fn admin_changes_passwords(&self) -> bool {
@@ -299,12 +310,7 @@ impl Engine for RedisEngine {
                 });
             }
         }
-        let rules = [
-            password_hash_rule(&current.password),
-            password_hash_rule(&pending.password),
-        ];
-        let rules: Vec<&str> = rules.iter().map(|r| r.as_str()).collect();
-        set_everywhere(admin, &pending.username, &rules, false).await
+        set_current_and_pending(admin, current, pending, false).await
     }
 
     /// `ACL WHOAMI` and `PING` on every node; every node must name the same
@@ -368,13 +374,9 @@ mod tests {
     #[test]
     fn discard_old_password_is_read_as_every_boolean_setting() {
         let engine = |v: &'static str| RedisEngine::from_lookup(move |_| Some(v.to_owned()));
-        assert!(engine("TRUE").unwrap().discard_old_password);
-        assert!(engine("yes").unwrap().discard_old_password);
-        assert!(!engine("false").unwrap().discard_old_password);
-        assert!(
-            !RedisEngine::from_lookup(|_| None)
-                .unwrap()
-                .discard_old_password
-        );
+        assert!(engine("TRUE").discard_old_password);
+        assert!(engine("yes").discard_old_password);
+        assert!(!engine("false").discard_old_password);
+        assert!(!RedisEngine::from_lookup(|_| None).discard_old_password);
     }
 }

@@ -7,11 +7,10 @@ use crate::nodes::Node;
 use database::{DatabaseSecret, TlsSettings};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ErrorKind, RedisConnectionInfo, RedisError, ServerErrorKind};
-use rotation::{BackendError, CredentialFailure, CredentialRole, FailureKind};
+use rotation::{redact, BackendError, CredentialFailure, CredentialRole, FailureKind};
 use rustls_pki_types::ServerName;
 use secrecy::ExposeSecret;
 use std::error::Error as StdError;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
@@ -74,14 +73,6 @@ pub fn describe(error: &RedisError, secrets: &[&str]) -> String {
     redact(text, secrets)
 }
 
-/// `text` with every non-empty string of `secrets` replaced.
-pub fn redact(mut text: String, secrets: &[&str]) -> String {
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        text = text.replace(secret, "[REDACTED]");
-    }
-    text
-}
-
 /// Maps a failed command to [`BackendError::Operation`], naming `action`
 /// and the node; `secrets` are removed from the server's message.
 pub fn command_error(
@@ -134,7 +125,7 @@ pub async fn connect(
                 ),
             )
         })?;
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(tls.client_config().clone()));
+        let connector = tokio_rustls::TlsConnector::from(tls.shared_client_config());
         // A plaintext Redis reads a ClientHello as the start of a command
         // and waits for the rest: a handshake with no answer is a server
         // that does not speak TLS on this port, and is reported as such

@@ -7,12 +7,12 @@
 //! other field kept; with a `host` (and `port`, `ssl`, or `hosts`) it also
 //! names an endpoint where testSecret logs in with the pending password.
 
-use crate::connect::connect;
 use crate::nodes::nodes;
-use database::secret::{json_with_password, parse_json_object};
-use database::{DatabaseSecret, TlsSettings};
+use aws_sdk_elasticache::Client;
+use database::secret::{json_with_password, parse_json_object, required_string};
+use database::DatabaseSecret;
 use password::PasswordPolicy;
-use rotation::{deadline, AwsApiError, BackendError, CreateContext, CredentialRole, FailureKind};
+use rotation::{deadline, AwsApiError, BackendError, CreateContext, FailureKind};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -121,14 +121,8 @@ impl ElastiCacheSecret {
             Some(Value::String(text)) => Some(SecretString::from(text)),
             Some(_) => return Err(BackendError::field("password", "must be a string")),
         };
-        let text = |name: &str| match fields.get(name) {
-            Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
-            None | Some(Value::Null) => Err(BackendError::field(name, "is missing")),
-            Some(Value::String(_)) => Err(BackendError::field(name, "is empty")),
-            Some(_) => Err(BackendError::field(name, "must be a string")),
-        };
-        let user = UserArn::parse(&text(USER_ARN_FIELD)?)?;
-        let username = text("username")?;
+        let user = UserArn::parse(&required_string(&fields, USER_ARN_FIELD)?)?;
+        let username = required_string(&fields, "username")?;
         let mut secret = Self {
             user,
             username,
@@ -179,16 +173,10 @@ pub struct ElastiCacheSettings {
     pub max_wait: Duration,
     /// [`RETRY_INTERVAL_VAR`].
     pub retry_interval: Duration,
-    /// `DISCARD_OLD_PASSWORD`: only the new password once `AWSCURRENT` moved.
-    pub discard_old_password: bool,
     /// [`SECRET_ARN_VAR`].
     pub only_secret: Option<String>,
     /// [`USER_NAME_VAR`].
     pub only_user: Option<String>,
-    /// TLS for testSecret's login to the secret's endpoint.
-    pub tls: TlsSettings,
-    /// How long that login may take.
-    pub connect_timeout: Duration,
 }
 
 impl ElastiCacheSettings {
@@ -207,13 +195,11 @@ impl ElastiCacheSettings {
         )))
     }
 
-    /// Settings from variables read through `lookup`; `tls` and
-    /// `connect_timeout` are the function's. Errors name the variable.
+    /// Settings from variables read through `lookup`. Errors name the
+    /// variable.
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
         default_exclude: &str,
-        tls: TlsSettings,
-        connect_timeout: Duration,
     ) -> Result<Self, BackendError> {
         let length_default = DEFAULT_PASSWORD_LENGTH.to_string();
         let policy_lookup = |name: &str| match name {
@@ -229,12 +215,8 @@ impl ElastiCacheSettings {
             policy,
             max_wait: seconds(MAX_WAIT_VAR, 600)?,
             retry_interval: seconds(RETRY_INTERVAL_VAR, 10)?,
-            discard_old_password: lookup(crate::backend::DISCARD_OLD_PASSWORD_VAR)
-                .is_some_and(|v| password::parse_bool(&v)),
             only_secret: lookup(SECRET_ARN_VAR).filter(|v| !v.trim().is_empty()),
             only_user: lookup(USER_NAME_VAR).filter(|v| !v.trim().is_empty()),
-            tls,
-            connect_timeout,
         })
     }
 }
@@ -244,12 +226,12 @@ fn api_error(
     resource: &str,
     error: impl std::error::Error,
 ) -> BackendError {
-    BackendError::AwsApi(AwsApiError {
-        service: "ElastiCache",
+    BackendError::AwsApi(AwsApiError::from_sdk(
+        "ElastiCache",
         operation,
-        resource: resource.to_owned(),
-        message: aws_sdk_elasticache::error::DisplayErrorContext(error).to_string(),
-    })
+        resource,
+        error,
+    ))
 }
 
 /// ElastiCache users through the ElastiCache API.
@@ -270,7 +252,8 @@ impl ElastiCacheBackend {
     }
 
     /// An ElastiCache client in the user's region.
-    async fn client(&self, user: &UserArn) -> aws_sdk_elasticache::Client {
+    /// Made once per step, and used for all its calls.
+    async fn client(&self, user: &UserArn) -> Client {
         let sdk = self
             .sdk
             .get_or_init(|| async { rotation::aws::sdk_config().await })
@@ -312,10 +295,12 @@ impl ElastiCacheBackend {
     }
 
     /// The user's status and name, from `DescribeUsers`.
-    async fn describe(&self, user: &UserArn) -> Result<(String, String), BackendError> {
-        let out = self
-            .client(user)
-            .await
+    async fn describe(
+        &self,
+        client: &Client,
+        user: &UserArn,
+    ) -> Result<(String, String), BackendError> {
+        let out = client
             .describe_users()
             .user_id(&user.user_id)
             .send()
@@ -341,11 +326,16 @@ impl ElastiCacheBackend {
 
     /// Waits until the user is `active`: at most [`MAX_WAIT_VAR`] and never
     /// past the invocation's deadline, looking every [`RETRY_INTERVAL_VAR`].
-    async fn wait_active(&self, user: &UserArn, step: &str) -> Result<(), BackendError> {
+    async fn wait_active(
+        &self,
+        client: &Client,
+        user: &UserArn,
+        step: &str,
+    ) -> Result<(), BackendError> {
         let started = Instant::now();
         let wait = async {
             loop {
-                let (status, _) = self.describe(user).await?;
+                let (status, _) = self.describe(client, user).await?;
                 if status == "active" {
                     return Ok(());
                 }
@@ -376,10 +366,11 @@ impl ElastiCacheBackend {
     /// `ModifyUser` with exactly `passwords`.
     async fn set_passwords(
         &self,
+        client: &Client,
         user: &UserArn,
         passwords: &[&SecretString],
     ) -> Result<(), BackendError> {
-        let mut request = self.client(user).await.modify_user().user_id(&user.user_id);
+        let mut request = client.modify_user().user_id(&user.user_id);
         for password in passwords {
             request = request.passwords(password.expose_secret());
         }
@@ -402,9 +393,10 @@ impl ElastiCacheBackend {
     ) -> Result<ElastiCacheSecret, BackendError> {
         self.check_allowed(ctx.secret_arn, current)?;
         self.settings.check_length()?;
+        let client = self.client(&current.user).await;
         let (_, name) = deadline::within_operation(
             "looking up the ElastiCache user",
-            self.describe(&current.user),
+            self.describe(&client, &current.user),
         )
         .await?;
         if name != current.username {
@@ -444,56 +436,23 @@ impl ElastiCacheBackend {
         if let Some(old) = &current.password {
             passwords.push(old);
         }
-        self.wait_active(&pending.user, "setSecret").await?;
-        self.set_passwords(&pending.user, &passwords).await?;
-        self.wait_active(&pending.user, "setSecret").await?;
+        let client = self.client(&pending.user).await;
+        self.wait_active(&client, &pending.user, "setSecret")
+            .await?;
+        self.set_passwords(&client, &pending.user, &passwords)
+            .await?;
+        self.wait_active(&client, &pending.user, "setSecret")
+            .await?;
         tracing::info!(user = %pending.user.arn, passwords = passwords.len(), "the user's passwords were set");
         Ok(())
     }
 
-    /// testSecret: the user is `active`; with an endpoint in the secret,
-    /// the pending password logs in there (every node) and `ACL WHOAMI`
-    /// names the user.
+    /// testSecret: the user is `active` (the secret's endpoint, if any, is
+    /// logged in to by the function with the ACL users' login:
+    /// [`crate::function::RedisFunction`]).
     pub async fn test_pending(&self, pending: &ElastiCacheSecret) -> Result<(), BackendError> {
-        self.wait_active(&pending.user, "testSecret").await?;
-        let Some(endpoint) = &pending.endpoint else {
-            tracing::info!(
-                user = %pending.user.arn,
-                "the secret names no endpoint (host): the user is active, no login tried"
-            );
-            return Ok(());
-        };
-        for node in nodes(endpoint)? {
-            let login = connect(
-                endpoint,
-                &node,
-                CredentialRole::Pending,
-                &self.settings.tls,
-                self.settings.connect_timeout,
-            );
-            let mut session =
-                match deadline::within(Some(self.settings.connect_timeout), login).await {
-                    Ok(result) => result.map_err(BackendError::credential)?,
-                    Err(out_of_time) => {
-                        return Err(BackendError::operation(
-                            format!("logging in to {node}"),
-                            out_of_time.to_string(),
-                        ))
-                    }
-                };
-            let who: String = redis::cmd("ACL")
-                .arg("WHOAMI")
-                .query_async(&mut session.conn)
-                .await
-                .map_err(|e| crate::connect::command_error("running ACL WHOAMI", &node, &e, &[]))?;
-            if who != pending.username {
-                return Err(BackendError::operation(
-                    format!("running ACL WHOAMI on {node}"),
-                    format!("logged in as {who:?}, expected {:?}", pending.username),
-                ));
-            }
-        }
-        Ok(())
+        let client = self.client(&pending.user).await;
+        self.wait_active(&client, &pending.user, "testSecret").await
     }
 
     /// After finishSecret, with `DISCARD_OLD_PASSWORD`: the new password only.
@@ -502,8 +461,11 @@ impl ElastiCacheBackend {
             .password
             .as_ref()
             .ok_or_else(|| BackendError::field("password", "is missing"))?;
-        self.wait_active(&current.user, "finishSecret").await?;
-        self.set_passwords(&current.user, &[password]).await?;
+        let client = self.client(&current.user).await;
+        self.wait_active(&client, &current.user, "finishSecret")
+            .await?;
+        self.set_passwords(&client, &current.user, &[password])
+            .await?;
         tracing::info!(user = %current.user.arn, "the old password was discarded");
         Ok(())
     }
@@ -597,7 +559,6 @@ mod tests {
 
     #[test]
     fn settings_follow_aws_defaults_and_refuse_lengths_elasticache_refuses() {
-        let tls = TlsSettings::new(database::TlsMode::Auto, None).unwrap();
         let settings = |vars: &'static [(&'static str, &'static str)]| {
             ElastiCacheSettings::from_lookup(
                 move |name| {
@@ -606,15 +567,14 @@ mod tests {
                         .map(|(_, v)| v.to_string())
                 },
                 "/@\"'\\",
-                tls.clone(),
-                Duration::from_secs(5),
             )
         };
         let defaults = settings(&[]).unwrap();
         assert_eq!(defaults.policy.length, DEFAULT_PASSWORD_LENGTH);
         assert_eq!(defaults.max_wait, Duration::from_secs(600));
         assert_eq!(defaults.retry_interval, Duration::from_secs(10));
-        assert!(defaults.only_secret.is_none() && !defaults.discard_old_password);
+        // (DISCARD_OLD_PASSWORD is the engine's: one setting for both modes.)
+        assert!(defaults.only_secret.is_none() && defaults.only_user.is_none());
         defaults.check_length().unwrap();
         let error = settings(&[("PASSWORD_LENGTH", "12")])
             .unwrap()

@@ -33,13 +33,8 @@ pub struct RedisFunction {
 pub fn backend_from_env() -> Result<RedisFunction, BackendError> {
     let lookup = |name: &str| std::env::var(name).ok();
     let settings = DatabaseSettings::from_lookup(DEFAULT_EXCLUDE_CHARACTERS, lookup)?;
-    let elasticache = ElastiCacheSettings::from_lookup(
-        lookup,
-        DEFAULT_EXCLUDE_CHARACTERS,
-        settings.tls.clone(),
-        settings.connect_timeout,
-    )?;
-    let engine = RedisEngine::from_lookup(lookup)?;
+    let elasticache = ElastiCacheSettings::from_lookup(lookup, DEFAULT_EXCLUDE_CHARACTERS)?;
+    let engine = RedisEngine::from_lookup(lookup);
     Ok(RedisFunction {
         acl: DatabaseBackend::new(settings, engine),
         elasticache: ElastiCacheBackend::new(elasticache),
@@ -122,12 +117,27 @@ impl Backend for RedisFunction {
     async fn test_pending(&self, pending: &RedisSecret) -> Result<(), BackendError> {
         match pending {
             RedisSecret::Acl(pending) => self.acl.test_pending(pending).await,
-            RedisSecret::ElastiCache(pending) => self.elasticache.test_pending(pending).await,
+            RedisSecret::ElastiCache(pending) => {
+                self.elasticache.test_pending(pending).await?;
+                // An endpoint in the secret: the same login and `ACL WHOAMI`
+                // on every node as for an ACL user.
+                match &pending.endpoint {
+                    Some(endpoint) => self.acl.test_pending(endpoint).await,
+                    None => {
+                        tracing::info!(
+                            user = %pending.user.arn,
+                            "the secret names no endpoint (host): the user is active, no login tried"
+                        );
+                        Ok(())
+                    }
+                }
+            }
         }
     }
 
+    /// `DISCARD_OLD_PASSWORD` (the engine's setting) for both kinds.
     fn has_finish_work(&self) -> bool {
-        self.acl.has_finish_work() || self.elasticache.settings.discard_old_password
+        self.acl.has_finish_work()
     }
 
     async fn after_finish(
@@ -144,7 +154,7 @@ impl Backend for RedisFunction {
                 };
                 self.acl.after_finish(current, previous, ctx).await
             }
-            RedisSecret::ElastiCache(current) if self.elasticache.settings.discard_old_password => {
+            RedisSecret::ElastiCache(current) if self.acl.engine.discard_old_password => {
                 self.elasticache.after_finish(current).await
             }
             RedisSecret::ElastiCache(_) => Ok(()),

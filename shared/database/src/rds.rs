@@ -4,7 +4,6 @@
 //! database is named by the tag `aws:rds:primaryDBInstanceArn` or
 //! `aws:rds:primaryDBClusterArn`, as AWS's own functions read it.
 
-use aws_sdk_rds::error::DisplayErrorContext;
 use rotation::{AwsApiError, BackendError};
 
 /// Tag naming the DB instance of an RDS-managed master secret.
@@ -48,7 +47,7 @@ fn sdk_error<'r, E: std::error::Error>(
     operation: &'static str,
     resource: &'r str,
 ) -> impl Fn(E) -> BackendError + 'r {
-    move |error| rds_error(operation, resource, DisplayErrorContext(error).to_string())
+    move |error| BackendError::AwsApi(AwsApiError::from_sdk("RDS", operation, resource, error))
 }
 
 fn port_of(port: Option<i32>, default: u16) -> u16 {

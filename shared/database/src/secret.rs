@@ -112,7 +112,9 @@ pub fn json_with_password(
     json.map(SecretString::from)
 }
 
-fn required_string(fields: &Map<String, Value>, name: &str) -> Result<String, BackendError> {
+/// The non-empty string field `name` of `fields`; the error names the field
+/// and says what it is instead (never its value).
+pub fn required_string(fields: &Map<String, Value>, name: &str) -> Result<String, BackendError> {
     match fields.get(name) {
         None | Some(Value::Null) => Err(BackendError::field(name, "is missing")),
         Some(Value::String(s)) if s.trim().is_empty() => Err(BackendError::field(name, "is empty")),

@@ -296,6 +296,12 @@ impl TlsSettings {
     pub fn client_config(&self) -> &ClientConfig {
         &self.config
     }
+
+    /// The same configuration, shared (for connectors that take an `Arc`,
+    /// so no login copies it).
+    pub fn shared_client_config(&self) -> Arc<ClientConfig> {
+        Arc::clone(&self.config)
+    }
 }
 
 /// The kind of a connection failure, from the first cause in `error`'s

@@ -219,6 +219,16 @@ impl BackendError {
     }
 }
 
+/// `text` with every non-empty string of `secrets` replaced by
+/// `[REDACTED]`: for a server's message that may quote what it was sent (a
+/// statement, a command's arguments).
+pub fn redact(mut text: String, secrets: &[&str]) -> String {
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        text = text.replace(secret, "[REDACTED]");
+    }
+    text
+}
+
 /// A call to an AWS API other than the rotation's own Secrets Manager calls
 /// failed, or answered that what was asked for does not exist.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -232,6 +242,24 @@ pub struct AwsApiError {
     pub resource: String,
     /// The service's or SDK's message.
     pub message: String,
+}
+
+impl AwsApiError {
+    /// A failed call of `operation` on `service` about `resource`, with the
+    /// SDK's error and its causes as the message.
+    pub fn from_sdk(
+        service: &'static str,
+        operation: &'static str,
+        resource: &str,
+        error: impl std::error::Error,
+    ) -> Self {
+        Self {
+            service,
+            operation,
+            resource: resource.to_owned(),
+            message: aws_sdk_secretsmanager::error::DisplayErrorContext(error).to_string(),
+        }
+    }
 }
 
 /// A Secrets Manager call failed.

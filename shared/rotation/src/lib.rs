@@ -44,8 +44,8 @@ pub use driver::{
     rotate, Backend, CreateContext, FinishContext, SetContext, SetOutcome, StepOutcome,
 };
 pub use error::{
-    AwsApiError, BackendError, CredentialFailure, CredentialRole, FailureKind, RotationError,
-    SecretsManagerError, FAILURE_KINDS,
+    redact, AwsApiError, BackendError, CredentialFailure, CredentialRole, FailureKind,
+    RotationError, SecretsManagerError, FAILURE_KINDS,
 };
 pub use event::{RotationEvent, Step};
 
