@@ -437,7 +437,7 @@ async fn a_crash_between_moving_current_and_clearing_pending_is_finished_by_the_
     let updates = f.store.calls()["UpdateSecretVersionStage"];
     assert_eq!(
         f.step("t1", "finishSecret").await.unwrap(),
-        StepOutcome::AlreadyCurrent
+        StepOutcome::PendingCleared
     );
     assert_eq!(f.store.calls()["UpdateSecretVersionStage"], updates + 1);
     assert_eq!(f.store.stages(&f.arn)["t1"], vec![AWSCURRENT.to_owned()]);

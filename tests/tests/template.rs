@@ -102,3 +102,126 @@ fn the_generated_part_follows_the_manifests() {
     let error = testkit::template::regenerate("Resources:\n", &[]).unwrap_err();
     assert!(error.to_string().contains("BEGIN generated"), "{error}");
 }
+
+/// The `DashboardBody` of template.yaml as JSON, `${…}` substitutions kept
+/// as text.
+fn dashboard_body(template: &str) -> serde_json::Value {
+    let start = template
+        .find("DashboardBody: !Sub |\n")
+        .expect("a DashboardBody in template.yaml");
+    let body: String = template[start..]
+        .lines()
+        .skip(1)
+        .take_while(|line| line.starts_with("        ") || line.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("DashboardBody is not JSON: {e}"))
+}
+
+/// Every metric template.yaml reads from the functions' namespace (alarms
+/// and dashboard) is one `rotation::metrics::METRICS` lists, with dimensions
+/// the records have; the conformance scenario
+/// `every_step_writes_one_valid_metric_record` proves, for every function,
+/// that the list is exactly what the records hold. The namespace parameter's
+/// default is the code's.
+#[test]
+fn every_metric_the_template_reads_is_one_the_functions_emit() {
+    use rotation::metrics;
+    let template = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
+    let emitted: BTreeSet<&str> = metrics::METRICS.iter().map(|(name, _)| *name).collect();
+    let dimensions = [
+        metrics::FUNCTION_DIMENSION,
+        metrics::STEP_DIMENSION,
+        metrics::FAILURE_KIND_DIMENSION,
+    ];
+
+    // Alarms: `Namespace: !Ref MetricsNamespace` then `MetricName: X` and
+    // `- Name: <dimension>`.
+    let lines: Vec<&str> = template.lines().map(str::trim).collect();
+    let mut alarms = 0;
+    for (i, line) in lines.iter().enumerate() {
+        if *line != "Namespace: !Ref MetricsNamespace" {
+            continue;
+        }
+        alarms += 1;
+        let metric = lines[i + 1]
+            .strip_prefix("MetricName: ")
+            .expect("MetricName after Namespace");
+        assert!(
+            emitted.contains(metric),
+            "alarm on {metric}, which no function emits"
+        );
+        let dimension = lines[i + 3].strip_prefix("- Name: ").expect("a dimension");
+        assert!(
+            dimensions.contains(&dimension),
+            "alarm dimension {dimension}"
+        );
+    }
+    assert_eq!(
+        alarms,
+        function_binaries().len(),
+        "one step-failure alarm per function"
+    );
+
+    // Dashboard: every metric of the namespace.
+    let body = dashboard_body(&template);
+    let widgets = body["widgets"].as_array().expect("widgets");
+    assert_eq!(widgets.len(), 3 * function_binaries().len());
+    let mut seen = 0;
+    for widget in widgets {
+        for metric in widget["properties"]["metrics"].as_array().expect("metrics") {
+            let parts = metric.as_array().expect("a metric array");
+            assert_eq!(parts[0], "${MetricsNamespace}", "{metric}");
+            let name = parts[1].as_str().unwrap();
+            assert!(
+                emitted.contains(name),
+                "dashboard reads {name}, which no function emits"
+            );
+            let pairs: Vec<&serde_json::Value> =
+                parts[2..].iter().filter(|p| p.is_string()).collect();
+            assert_eq!(pairs.len() % 2, 0, "{metric}");
+            for pair in pairs.chunks(2) {
+                let (dimension, value) = (pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
+                assert!(dimensions.contains(&dimension), "{metric}");
+                if dimension == metrics::FAILURE_KIND_DIMENSION {
+                    assert!(
+                        rotation::FAILURE_KINDS.iter().any(|(k, _)| *k == value),
+                        "unknown failure_kind {value}"
+                    );
+                }
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen > 0);
+
+    // The namespace: the parameter's default is the code's, and it reaches
+    // the functions as the variable the code reads.
+    let parameter = template
+        .find("  MetricsNamespace:\n")
+        .expect("a MetricsNamespace parameter");
+    assert!(
+        template[parameter..]
+            .lines()
+            .take(4)
+            .any(|l| l.trim() == format!("Default: {}", metrics::DEFAULT_NAMESPACE)),
+        "MetricsNamespace's default is not {}",
+        metrics::DEFAULT_NAMESPACE
+    );
+    assert!(template.contains(&format!(
+        "        {}: !Ref MetricsNamespace\n",
+        metrics::NAMESPACE_VAR
+    )));
+}
+
+#[test]
+fn the_dashboard_checker_reads_what_the_generator_writes() {
+    let functions = e2e::function_crates();
+    let rendered = testkit::template::dashboard(&functions);
+    let body = dashboard_body(&rendered);
+    assert_eq!(
+        body["widgets"].as_array().map(Vec::len),
+        Some(3 * functions.len())
+    );
+    assert!(rendered.contains("${PostgresRotationFunction}"));
+}

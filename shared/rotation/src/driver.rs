@@ -18,6 +18,10 @@ pub enum StepOutcome {
     PendingExists,
     /// setSecret: the backend already accepts the pending credential.
     AlreadySet,
+    /// finishSecret: the token's version was already `AWSCURRENT` but still
+    /// `AWSPENDING` too (an earlier finishSecret stopped between its two
+    /// label moves); this one removed `AWSPENDING`, completing the rotation.
+    PendingCleared,
 }
 
 impl StepOutcome {
@@ -28,7 +32,16 @@ impl StepOutcome {
             StepOutcome::AlreadyCurrent => "skipped: version is already AWSCURRENT",
             StepOutcome::PendingExists => "skipped: pending value already exists",
             StepOutcome::AlreadySet => "skipped: pending credential already works",
+            StepOutcome::PendingCleared => {
+                "done: cleared AWSPENDING left on the AWSCURRENT version"
+            }
         }
+    }
+
+    /// Whether a finishSecret with this outcome completed a rotation (moved
+    /// `AWSCURRENT`, or finished an interrupted finishSecret's work).
+    pub fn completes_rotation(self) -> bool {
+        matches!(self, StepOutcome::Done | StepOutcome::PendingCleared)
     }
 }
 
@@ -250,6 +263,7 @@ pub async fn rotate<B: Backend>(
             secrets
                 .update_stage(&meta.arn, AWSPENDING, None, Some(token))
                 .await?;
+            return Ok(StepOutcome::PendingCleared);
         }
         return Ok(StepOutcome::AlreadyCurrent);
     }

@@ -25,7 +25,7 @@
 //! The driver does the rest: it reads the event, runs the pre-checks from one
 //! `DescribeSecret`, reads and stores values, moves the staging labels and
 //! logs one JSON line per step (secret ARN, step, version, outcome, duration;
-//! never a secret value).
+//! never a secret value) and one CloudWatch metric record ([`metrics`]).
 
 pub mod aws;
 pub mod client;
@@ -34,6 +34,7 @@ pub mod driver;
 pub mod error;
 pub mod event;
 pub mod logging;
+pub mod metrics;
 
 pub use client::{
     ApiFuture, SdkSecretsApi, SecretMetadata, SecretValue, SecretsApi, SecretsManager, AWSCURRENT,
@@ -50,6 +51,7 @@ pub use error::{
 pub use event::{RotationEvent, Step};
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use metrics::{MetricsSettings, StepRecord};
 use std::time::{Duration, Instant, SystemTime};
 use tracing::Instrument;
 
@@ -99,12 +101,13 @@ const GUARD_GRACE: Duration = Duration::from_millis(100);
 /// `step`, `version`: on every line logged while it runs) and time budget
 /// (Lambda's deadline less a safety margin): reads the event, runs the step,
 /// logs one line with the outcome (and on failure `failure_kind`,
-/// `error_type` and `error`).
+/// `error_type` and `error`), then writes the step's metric record.
 pub async fn handle<B: Backend>(
     backend: &B,
     secrets: &SecretsManager,
     payload: serde_json::Value,
     invocation: &Invocation,
+    metrics: &MetricsSettings,
 ) -> Result<(), RotationError> {
     let span = tracing::info_span!(
         "rotation",
@@ -116,7 +119,7 @@ pub async fn handle<B: Backend>(
     let deadline = Deadline::from_epoch_millis(invocation.deadline_ms, SystemTime::now());
     deadline::scope(
         deadline,
-        handle_in_span(backend, secrets, payload, deadline, invocation),
+        handle_in_span(backend, secrets, payload, deadline, invocation, metrics),
     )
     .instrument(span)
     .await
@@ -128,8 +131,10 @@ async fn handle_in_span<B: Backend>(
     payload: serde_json::Value,
     deadline: Option<Deadline>,
     invocation: &Invocation,
+    metrics: &MetricsSettings,
 ) -> Result<(), RotationError> {
     let started = Instant::now();
+    let cold_start = metrics::take_cold_start();
     let event = match RotationEvent::from_json(payload) {
         Ok(event) => event,
         Err(reason) => {
@@ -141,6 +146,17 @@ async fn handle_in_span<B: Backend>(
                 error = %error,
                 "rotation step"
             );
+            StepRecord {
+                step: None,
+                failure_kind: Some(error.failure_kind()),
+                rotation_completed: false,
+                duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+                cold_start,
+                secret_arn: None,
+                request_id: &invocation.request_id,
+                version: None,
+            }
+            .emit(metrics);
             return Err(error);
         }
     };
@@ -191,6 +207,19 @@ async fn handle_in_span<B: Backend>(
             "rotation step"
         ),
     }
+    StepRecord {
+        step: Some(event.step),
+        failure_kind: result.as_ref().err().map(RotationError::failure_kind),
+        rotation_completed: event.step == Step::Finish
+            && matches!(&result, Ok(outcome) if outcome.completes_rotation()),
+        duration_ms,
+        cold_start,
+        // The event's SecretId: Secrets Manager sends the full ARN.
+        secret_arn: Some(&event.secret_id),
+        request_id: &invocation.request_id,
+        version: Some(&event.client_request_token),
+    }
+    .emit(metrics);
     result.map(|_| ())
 }
 
@@ -200,13 +229,18 @@ async fn handle_in_span<B: Backend>(
 /// `errorType` and its (secret-free) message as `errorMessage`.
 pub async fn run<B: Backend>(backend: B) -> Result<(), lambda_runtime::Error> {
     logging::init();
+    // A bad setting is reported at start, before any invocation.
+    let metrics = MetricsSettings::from_env().inspect_err(|error| {
+        tracing::error!(%error, "the function's configuration is unusable");
+    })?;
     let secrets = SecretsManager::from_env().await;
     let backend = &backend;
     let secrets = &secrets;
+    let metrics = &metrics;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             let invocation = Invocation::from_context(&event.context);
-            handle(backend, secrets, event.payload, &invocation)
+            handle(backend, secrets, event.payload, &invocation, metrics)
                 .await
                 .map(|()| serde_json::Value::Null)
                 .map_err(|error| Diagnostic {

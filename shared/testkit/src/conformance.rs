@@ -672,6 +672,7 @@ macro_rules! conformance_tests {
             a_step_out_of_time_says_so_before_the_deadline,
             trusted_authorities_follow_the_settings,
             every_log_line_names_the_invocation,
+            every_step_writes_one_valid_metric_record,
         );
         $crate::conformance_tests!(@faults $function, $database;
             database_stops_during_set_secret,

@@ -166,12 +166,20 @@ pub async fn finish_is_done_when_the_service_already_moved_the_labels<D: TestSer
     invoke("finishSecret")
         .await
         .expect("finishSecret with AWSPENDING removed");
-    let skipped = step_lines(&world)
+    let outcomes: Vec<Value> = step_lines(&world)
         .into_iter()
         .filter(|l| l["step"] == "finishSecret")
-        .filter(|l| l["outcome"] == "skipped: version is already AWSCURRENT")
-        .count();
-    assert_eq!(skipped, 2, "both finishSecret calls are done, not failed");
+        .map(|l| l["outcome"].clone())
+        .collect();
+    let tail = &outcomes[outcomes.len().saturating_sub(2)..];
+    assert_eq!(
+        tail,
+        [
+            json!("done: cleared AWSPENDING left on the AWSCURRENT version"),
+            json!("skipped: version is already AWSCURRENT")
+        ],
+        "the re-run clears AWSPENDING, the one after has nothing to do: {outcomes:?}"
+    );
     let password = password_of(&world.value(&secret, "AWSCURRENT").await);
     assert!(world.db.can_login("finish_user", &password).await);
 }
@@ -419,4 +427,167 @@ pub async fn every_log_line_names_the_invocation<D: TestServer>(function: &Funct
     assert!(!step_line.trim_start().starts_with('{'), "{step_line}");
     assert!(step_line.contains("request_id="), "{step_line}");
     assert!(step_line.contains(&secret), "{step_line}");
+}
+
+/// Every step, failed or not, writes one CloudWatch Embedded Metric Format
+/// record beside its step line: valid by the EMF specification
+/// ([`crate::emf`]), with the function and step as dimensions, failures
+/// also by `failure_kind`, the rotation counted at finishSecret, the cold
+/// start on a process's first invocation, the secret only as a plain field,
+/// no password, a log level Lambda's filtering keeps, and every metric
+/// [`rotation::metrics::METRICS`] lists emitted.
+pub async fn every_step_writes_one_valid_metric_record<D: TestServer>(function: &Function) {
+    use rotation::metrics::{self as m, METRICS};
+    let mut world = World::<D>::start(function).await;
+    let started = std::time::SystemTime::now();
+    let first = "metrics-Password-0";
+    let secret = world
+        .user_with_secret("metrics", "metrics_user", first)
+        .await;
+    world.rotate(&secret).await.expect("rotation");
+    let current = password_of(&world.value(&secret, "AWSCURRENT").await);
+    // A step that fails (createSecret: the value is not JSON) and an event
+    // that is no rotation event.
+    let broken = world
+        .create_secret("metrics-broken", &Value::String("{oops".to_owned()))
+        .await;
+    world.rotate(&broken).await.expect_err("a broken secret");
+    world
+        .lambda
+        .invoke(&json!({"hello": "world"}))
+        .await
+        .expect_err("not a rotation event");
+
+    let log = world.lambda.function_log_text();
+    let steps = step_lines(&world);
+    let records = crate::emf::records(&log);
+    assert_eq!(
+        records.len(),
+        steps.len(),
+        "one metric record per step line:\n{log}"
+    );
+    assert_eq!(
+        steps.len(),
+        6,
+        "4 steps, a failed createSecret, a bad event"
+    );
+    let now = std::time::SystemTime::now();
+    let mut emitted = std::collections::BTreeSet::new();
+    for (i, (record, step)) in records.iter().zip(&steps).enumerate() {
+        let data = crate::emf::validate(record, now)
+            .unwrap_or_else(|e| panic!("record {i} breaks the EMF specification: {e}\n{record}"));
+        let ms = record["_aws"]["Timestamp"].as_u64().unwrap();
+        let since = started
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert!(ms + 1000 >= since, "record {i}: timestamp before the test");
+        assert_eq!(record["message"], m::MESSAGE);
+        assert_eq!(record["level"], step["level"], "record {i}: level");
+        let failed = step["outcome"] == "failed";
+        let step_name = step["step"].as_str().unwrap_or(m::UNKNOWN_STEP);
+        for datum in &data {
+            emitted.insert(datum.name.clone());
+            assert_eq!(datum.namespace, m::DEFAULT_NAMESPACE);
+            assert_eq!(
+                datum.dimensions.get("function").map(String::as_str),
+                Some(function.binary),
+                "record {i}: the function dimension is the Lambda function's name"
+            );
+            for key in datum.dimensions.keys() {
+                assert!(
+                    ["function", "step", "failure_kind"].contains(&key.as_str()),
+                    "record {i}: {key} must not be a dimension (unbounded values)"
+                );
+            }
+            if let Some(kind) = datum.dimensions.get("failure_kind") {
+                assert!(failed, "record {i}: failure_kind on a success");
+                assert_eq!(json!(kind), step["failure_kind"], "record {i}");
+                assert_eq!(datum.name, m::STEP_FAILED);
+            }
+            if let Some(s) = datum.dimensions.get("step") {
+                assert_eq!(s, step_name, "record {i}");
+            }
+        }
+        let value = |name: &str| record[name].as_f64();
+        assert_eq!(value(m::STEP_FAILED), Some(f64::from(u8::from(failed))));
+        assert_eq!(value(m::STEP_SUCCEEDED), Some(f64::from(u8::from(!failed))));
+        assert!(value(m::STEP_DURATION).is_some_and(|d| d >= 0.0));
+        assert_eq!(value(m::COLD_START), Some(if i == 0 { 1.0 } else { 0.0 }));
+        assert_eq!(
+            failed,
+            data.iter()
+                .any(|d| d.dimensions.contains_key("failure_kind")),
+            "record {i}: failures (only) are counted by kind"
+        );
+        if step_name == "finishSecret" {
+            assert_eq!(value(m::ROTATION_COMPLETED), Some(1.0), "record {i}");
+        } else {
+            assert!(value(m::ROTATION_COMPLETED).is_none(), "record {i}");
+        }
+        if i < 4 {
+            assert_eq!(record["secret_arn"], json!(secret), "a plain field");
+        }
+    }
+    let listed: std::collections::BTreeSet<String> =
+        METRICS.iter().map(|(name, _)| (*name).to_owned()).collect();
+    assert_eq!(emitted, listed, "every listed metric is emitted, no other");
+    assert!(
+        crate::leaked(
+            &serde_json::to_string(&records).unwrap(),
+            &[first, &current]
+        )
+        .is_empty(),
+        "a password in a metric record"
+    );
+
+    // A function logging only errors still writes every record (Lambda drops
+    // lines below its level, and lines without one count as INFO), and a
+    // new process counts a cold start.
+    world.restart_function(&[
+        ("AWS_LAMBDA_LOG_LEVEL", "ERROR"),
+        ("METRICS_NAMESPACE", "Team/Rotation"),
+    ]);
+    let before = world.lambda.function_log_text().len();
+    world.rotate(&secret).await.expect("rotation");
+    let after = crate::emf::records(&world.lambda.function_log_text()[before..]);
+    assert_eq!(after.len(), 4, "{after:?}");
+    for (i, record) in after.iter().enumerate() {
+        assert_eq!(record["level"], "ERROR", "{record}");
+        assert_eq!(
+            record[m::COLD_START],
+            if i == 0 { 1 } else { 0 },
+            "{record}"
+        );
+        let data = crate::emf::validate(record, std::time::SystemTime::now()).unwrap();
+        assert!(data.iter().all(|d| d.namespace == "Team/Rotation"));
+    }
+
+    // Turned off: no record.
+    world.restart_function(&[("METRICS_ENABLED", "false")]);
+    let before = world.lambda.function_log_text().len();
+    world.rotate(&secret).await.expect("rotation");
+    let tail = world.lambda.function_log_text()[before..].to_owned();
+    assert!(tail.contains("rotation step"), "{tail}");
+    assert!(crate::emf::records(&tail).is_empty(), "{tail}");
+
+    // An unusable namespace stops the function at start, naming the variable.
+    world.restart_function(&[("METRICS_NAMESPACE", "AWS/Lambda")]);
+    let waited = std::time::Instant::now();
+    while !world.lambda.function_exited() && waited.elapsed().as_secs() < 10 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(world.lambda.function_exited(), "the function kept running");
+    assert!(
+        world
+            .lambda
+            .function_log_text()
+            .contains("METRICS_NAMESPACE \\\"AWS/Lambda\\\"")
+            || world
+                .lambda
+                .function_log_text()
+                .contains("METRICS_NAMESPACE \"AWS/Lambda\""),
+        "{}",
+        world.lambda.function_log_text()
+    );
 }

@@ -7,6 +7,8 @@
 //! rewrites them; a test fails when the file is not what this renders.
 
 use crate::functions::FunctionCrate;
+use rotation::metrics;
+use serde_json::{json, Value};
 
 /// The line before the generated resources.
 pub const RESOURCES_BEGIN: &str =
@@ -171,11 +173,15 @@ pub fn function_resources(f: &FunctionCrate) -> String {
   {r}RotationErrorsAlarm:
     Type: AWS::CloudWatch::Alarm
     Properties:
-      AlarmDescription: !Sub "A rotation step of ${{AWS::StackName}}-{binary} failed: read its log group for the secret and the cause."
-      Namespace: AWS/Lambda
-      MetricName: Errors
+      AlarmDescription: !Sub "A rotation step of ${{AWS::StackName}}-{binary} failed: read its log group for the secret and the cause (failure_kind, error)."
+      # The function's own metric (one EMF record per step): a step that
+      # fails is counted even when the function handled the error. Failures
+      # the function cannot see (Lambda's timeout, a missing invoke
+      # permission) reach the topic through RotationFailureEventsRule.
+      Namespace: !Ref MetricsNamespace
+      MetricName: {step_failed}
       Dimensions:
-        - Name: FunctionName
+        - Name: {function_dimension}
           Value: !Ref {r}RotationFunction
       Statistic: Sum
       Period: 300
@@ -187,6 +193,8 @@ pub fn function_resources(f: &FunctionCrate) -> String {
 
 "#,
         description = quoted_description,
+        step_failed = metrics::STEP_FAILED,
+        function_dimension = metrics::FUNCTION_DIMENSION,
     )
 }
 
@@ -219,9 +227,113 @@ fn replace_between(
     Ok(format!("{}{}{}", &text[..start], body, &text[stop..]))
 }
 
+/// The dashboard's widgets for one function, in row `row`: rotations and
+/// failures, failures by kind, and the p95 duration of each step. Metric
+/// and dimension names come from [`rotation::metrics`], the code that
+/// emits them; `${…}` are substituted by CloudFormation (`!Sub`).
+pub fn dashboard_widgets(f: &FunctionCrate, row: usize) -> Vec<Value> {
+    let r = &f.resource;
+    let function = format!("${{{r}RotationFunction}}");
+    let namespace = "${MetricsNamespace}";
+    let dim = metrics::FUNCTION_DIMENSION;
+    let y = row * 6;
+    let widget = |x: usize, title: String, metrics: Vec<Value>, stat: &str| {
+        json!({
+            "type": "metric",
+            "x": x, "y": y, "width": 8, "height": 6,
+            "properties": {
+                "title": title,
+                "region": "${AWS::Region}",
+                "view": "timeSeries",
+                "stat": stat,
+                "period": 3600,
+                "metrics": metrics,
+            }
+        })
+    };
+    let completed_and_failed = vec![
+        json!([namespace, metrics::ROTATION_COMPLETED, dim, function, {"label": "rotations completed"}]),
+        json!([namespace, metrics::STEP_FAILED, dim, function, {"label": "steps failed"}]),
+    ];
+    let by_kind = rotation::FAILURE_KINDS
+        .iter()
+        .map(|(kind, _)| {
+            json!([namespace, metrics::STEP_FAILED, dim, function,
+                   metrics::FAILURE_KIND_DIMENSION, kind, {"label": kind}])
+        })
+        .collect();
+    let p95 = ["createSecret", "setSecret", "testSecret", "finishSecret"]
+        .iter()
+        .map(|step| {
+            json!([namespace, metrics::STEP_DURATION, dim, function,
+                   metrics::STEP_DIMENSION, step, {"label": step}])
+        })
+        .collect();
+    vec![
+        widget(
+            0,
+            format!("{}: rotations and failed steps", f.binary),
+            completed_and_failed,
+            "Sum",
+        ),
+        widget(
+            8,
+            format!("{}: failed steps by failure_kind", f.binary),
+            by_kind,
+            "Sum",
+        ),
+        widget(
+            16,
+            format!("{}: p95 step duration (ms)", f.binary),
+            p95,
+            "p95",
+        ),
+    ]
+}
+
+/// The CloudWatch dashboard of every function (one row each).
+pub fn dashboard(functions: &[FunctionCrate]) -> String {
+    let widgets: Vec<Value> = functions
+        .iter()
+        .enumerate()
+        .flat_map(|(row, f)| dashboard_widgets(f, row))
+        .collect();
+    // One widget per line, one metric per line: short enough to read.
+    let widget_lines: Vec<String> = widgets
+        .iter()
+        .map(|widget| {
+            let mut shell = widget.clone();
+            let metrics = shell["properties"]["metrics"].take();
+            shell["properties"]["metrics"] = json!("METRICS");
+            let lines: Vec<String> = metrics
+                .as_array()
+                .map(|list| list.iter().map(|m| format!("      {m}")).collect())
+                .unwrap_or_default();
+            format!("    {shell}")
+                .replace("\"METRICS\"", &format!("[\n{}\n    ]", lines.join(",\n")))
+        })
+        .collect();
+    let body = format!("{{\"widgets\": [\n{}\n]}}", widget_lines.join(",\n"));
+    let indented: String = body
+        .lines()
+        .map(|line| format!("        {line}\n"))
+        .collect();
+    format!(
+        r#"  # ---------------------------------------------------------------- dashboard
+  RotationDashboard:
+    Type: AWS::CloudWatch::Dashboard
+    Properties:
+      DashboardName: !Sub "${{AWS::StackName}}-rotation"
+      DashboardBody: !Sub |
+{indented}
+"#
+    )
+}
+
 /// `template` with its generated parts rendered for `functions`.
 pub fn regenerate(template: &str, functions: &[FunctionCrate]) -> Result<String, TemplateError> {
-    let resources: String = functions.iter().map(function_resources).collect();
+    let mut resources: String = functions.iter().map(function_resources).collect();
+    resources.push_str(&dashboard(functions));
     let outputs: String = functions.iter().map(function_outputs).collect();
     let text = replace_between(template, RESOURCES_BEGIN, RESOURCES_END, &resources)?;
     replace_between(&text, OUTPUTS_BEGIN, OUTPUTS_END, &outputs)
