@@ -169,13 +169,16 @@ mod tests {
     #[test]
     fn the_budget_is_the_deadline_less_the_margin() {
         let now = SystemTime::now();
-        let in_30_s = now_epoch_millis() + 30_000;
+        // Deadlines from `now` itself: a second clock read may be a
+        // millisecond later on a busy machine, making the budget longer.
+        let now_ms = now.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        let in_30_s = now_ms + 30_000;
         let deadline = Deadline::from_epoch_millis(in_30_s, now).expect("a deadline");
         let budget = deadline.budget();
         assert!(budget <= Duration::from_secs(29), "{budget:?}");
         assert!(budget > Duration::from_millis(28_500), "{budget:?}");
         // A very short timeout keeps three quarters.
-        let in_2_s = now_epoch_millis() + 2_000;
+        let in_2_s = now_ms + 2_000;
         let short = Deadline::from_epoch_millis(in_2_s, now).unwrap().budget();
         assert!(short <= Duration::from_millis(1_500), "{short:?}");
         assert!(short > Duration::from_millis(1_200), "{short:?}");
