@@ -79,16 +79,29 @@ pub fn directives(level: &str) -> String {
     spec
 }
 
-/// Lambda's level names, mapped to `tracing`'s: `FATAL` is `error`.
-fn lambda_level(value: &str) -> Option<&'static str> {
+/// Lambda's name of the level `value` names (any case; `WARNING` is
+/// `WARN`): `TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR` or `FATAL`.
+pub fn lambda_level_name(value: &str) -> Option<&'static str> {
     match value.trim().to_ascii_uppercase().as_str() {
-        "TRACE" => Some("trace"),
-        "DEBUG" => Some("debug"),
-        "INFO" => Some("info"),
-        "WARN" | "WARNING" => Some("warn"),
-        "ERROR" | "FATAL" => Some("error"),
+        "TRACE" => Some("TRACE"),
+        "DEBUG" => Some("DEBUG"),
+        "INFO" => Some("INFO"),
+        "WARN" | "WARNING" => Some("WARN"),
+        "ERROR" => Some("ERROR"),
+        "FATAL" => Some("FATAL"),
         _ => None,
     }
+}
+
+/// Lambda's level names, mapped to `tracing`'s: `FATAL` is `error`.
+fn lambda_level(value: &str) -> Option<&'static str> {
+    lambda_level_name(value).map(|name| match name {
+        "TRACE" => "trace",
+        "DEBUG" => "debug",
+        "INFO" => "info",
+        "WARN" => "warn",
+        _ => "error",
+    })
 }
 
 /// The log filter, reading variables through `lookup`:

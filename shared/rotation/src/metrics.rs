@@ -125,7 +125,7 @@ impl MetricsSettings {
             .unwrap_or_else(|| fallback_function.to_owned());
         let min_level = lookup(crate::logging::LOG_LEVEL_VAR)
             .as_deref()
-            .and_then(lambda_level_name)
+            .and_then(crate::logging::lambda_level_name)
             .unwrap_or("INFO");
         Ok(Self {
             namespace: enabled.then_some(namespace),
@@ -164,19 +164,6 @@ fn check_namespace(value: String) -> Result<String, MetricsSettingError> {
     match reason {
         Some(reason) => Err(MetricsSettingError::Namespace { value, reason }),
         None => Ok(value),
-    }
-}
-
-/// Lambda's level names, upper case; `WARNING` is `WARN`.
-fn lambda_level_name(value: &str) -> Option<&'static str> {
-    match value.trim().to_ascii_uppercase().as_str() {
-        "TRACE" => Some("TRACE"),
-        "DEBUG" => Some("DEBUG"),
-        "INFO" => Some("INFO"),
-        "WARN" | "WARNING" => Some("WARN"),
-        "ERROR" => Some("ERROR"),
-        "FATAL" => Some("FATAL"),
-        _ => None,
     }
 }
 
