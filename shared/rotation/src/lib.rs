@@ -107,7 +107,7 @@ pub async fn handle<B: Backend>(
     secrets: &SecretsManager,
     payload: serde_json::Value,
     invocation: &Invocation,
-    metrics: &MetricsSettings,
+    metric_settings: &MetricsSettings,
 ) -> Result<(), RotationError> {
     let span = tracing::info_span!(
         "rotation",
@@ -119,7 +119,14 @@ pub async fn handle<B: Backend>(
     let deadline = Deadline::from_epoch_millis(invocation.deadline_ms, SystemTime::now());
     deadline::scope(
         deadline,
-        handle_in_span(backend, secrets, payload, deadline, invocation, metrics),
+        handle_in_span(
+            backend,
+            secrets,
+            payload,
+            deadline,
+            invocation,
+            metric_settings,
+        ),
     )
     .instrument(span)
     .await
@@ -131,7 +138,7 @@ async fn handle_in_span<B: Backend>(
     payload: serde_json::Value,
     deadline: Option<Deadline>,
     invocation: &Invocation,
-    metrics: &MetricsSettings,
+    metric_settings: &MetricsSettings,
 ) -> Result<(), RotationError> {
     let started = Instant::now();
     let cold_start = metrics::take_cold_start();
@@ -156,7 +163,7 @@ async fn handle_in_span<B: Backend>(
                 request_id: &invocation.request_id,
                 version: None,
             }
-            .emit(metrics);
+            .emit(metric_settings);
             return Err(error);
         }
     };
@@ -219,7 +226,7 @@ async fn handle_in_span<B: Backend>(
         request_id: &invocation.request_id,
         version: Some(&event.client_request_token),
     }
-    .emit(metrics);
+    .emit(metric_settings);
     result.map(|_| ())
 }
 
@@ -230,23 +237,29 @@ async fn handle_in_span<B: Backend>(
 pub async fn run<B: Backend>(backend: B) -> Result<(), lambda_runtime::Error> {
     logging::init();
     // A bad setting is reported at start, before any invocation.
-    let metrics = MetricsSettings::from_env().inspect_err(|error| {
+    let metric_settings = MetricsSettings::from_env().inspect_err(|error| {
         tracing::error!(%error, "the function's configuration is unusable");
     })?;
     let secrets = SecretsManager::from_env().await;
     let backend = &backend;
     let secrets = &secrets;
-    let metrics = &metrics;
+    let metric_settings = &metric_settings;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             let invocation = Invocation::from_context(&event.context);
-            handle(backend, secrets, event.payload, &invocation, metrics)
-                .await
-                .map(|()| serde_json::Value::Null)
-                .map_err(|error| Diagnostic {
-                    error_type: error.kind().to_owned(),
-                    error_message: error.to_string(),
-                })
+            handle(
+                backend,
+                secrets,
+                event.payload,
+                &invocation,
+                metric_settings,
+            )
+            .await
+            .map(|()| serde_json::Value::Null)
+            .map_err(|error| Diagnostic {
+                error_type: error.kind().to_owned(),
+                error_message: error.to_string(),
+            })
         },
     ))
     .await
