@@ -262,8 +262,9 @@ pub fn dashboard_widgets(f: &FunctionCrate, row: usize) -> Vec<Value> {
                    metrics::FAILURE_KIND_DIMENSION, kind, {"label": kind}])
         })
         .collect();
-    let p95 = ["createSecret", "setSecret", "testSecret", "finishSecret"]
+    let p95 = rotation::Step::ALL
         .iter()
+        .map(|step| step.as_str())
         .map(|step| {
             json!([namespace, metrics::STEP_DURATION, dim, function,
                    metrics::STEP_DIMENSION, step, {"label": step}])
