@@ -214,6 +214,33 @@ fn every_metric_the_template_reads_is_one_the_functions_emit() {
     )));
 }
 
+/// The saved queries read every function's log group and the fields the
+/// step lines and metric records have.
+#[test]
+fn the_saved_queries_cover_every_function() {
+    let template = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
+    for query in ["RotationFailuresQuery:", "RotationMetricsQuery:"] {
+        let start = template.find(query).unwrap_or_else(|| panic!("no {query}"));
+        let body: String = template[start..]
+            .lines()
+            .skip(1)
+            .take_while(|l| l.starts_with("    ") || l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+        for f in e2e::function_crates() {
+            assert!(
+                body.contains(&format!("- !Ref {}RotationLogGroup", f.resource)),
+                "{query} misses {}",
+                f.binary
+            );
+        }
+    }
+    assert!(template.contains(&format!(
+        "| filter message = \"{}\"",
+        rotation::metrics::MESSAGE
+    )));
+}
+
 #[test]
 fn the_dashboard_checker_reads_what_the_generator_writes() {
     let functions = e2e::function_crates();

@@ -2,7 +2,8 @@
 //! manifests ([`crate::functions`]) so that every function gets the same
 //! resources and none can drift: the function, its least-privilege role, its
 //! log group, the invoke permission for Secrets Manager, an alarm on its
-//! errors, and two outputs. Everything else in template.yaml is written by
+//! failed steps, and two outputs; and, over all functions, the dashboard and
+//! two saved Logs Insights queries. Everything else in template.yaml is written by
 //! hand; the generated parts sit between marker lines. `scripts/template`
 //! rewrites them; a test fails when the file is not what this renders.
 
@@ -331,10 +332,49 @@ pub fn dashboard(functions: &[FunctionCrate]) -> String {
     )
 }
 
+/// Saved CloudWatch Logs Insights queries over every function's log group:
+/// the failed steps with their cause, and the metric records.
+pub fn saved_queries(functions: &[FunctionCrate]) -> String {
+    let groups: String = functions
+        .iter()
+        .map(|f| format!("        - !Ref {}RotationLogGroup\n", f.resource))
+        .collect();
+    format!(
+        r#"  RotationFailuresQuery:
+    Type: AWS::Logs::QueryDefinition
+    Properties:
+      Name: !Sub "${{AWS::StackName}}/failed rotation steps"
+      LogGroupNames:
+{groups}      QueryString: |
+        fields @timestamp, secret_arn, step, failure_kind, error, request_id
+        | filter message = "rotation step" and outcome = "failed"
+        | sort @timestamp desc
+
+  RotationMetricsQuery:
+    Type: AWS::Logs::QueryDefinition
+    Properties:
+      Name: !Sub "${{AWS::StackName}}/rotation metric records"
+      LogGroupNames:
+{groups}      QueryString: |
+        fields @timestamp, {function}, {step}, {kind}, {duration}, {completed}, secret_arn
+        | filter message = "{message}"
+        | sort @timestamp desc
+
+"#,
+        function = metrics::FUNCTION_DIMENSION,
+        step = metrics::STEP_DIMENSION,
+        kind = metrics::FAILURE_KIND_DIMENSION,
+        duration = metrics::STEP_DURATION,
+        completed = metrics::ROTATION_COMPLETED,
+        message = metrics::MESSAGE,
+    )
+}
+
 /// `template` with its generated parts rendered for `functions`.
 pub fn regenerate(template: &str, functions: &[FunctionCrate]) -> Result<String, TemplateError> {
     let mut resources: String = functions.iter().map(function_resources).collect();
     resources.push_str(&dashboard(functions));
+    resources.push_str(&saved_queries(functions));
     let outputs: String = functions.iter().map(function_outputs).collect();
     let text = replace_between(template, RESOURCES_BEGIN, RESOURCES_END, &resources)?;
     replace_between(&text, OUTPUTS_BEGIN, OUTPUTS_END, &outputs)
