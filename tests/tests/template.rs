@@ -103,18 +103,25 @@ fn the_generated_part_follows_the_manifests() {
     assert!(error.to_string().contains("BEGIN generated"), "{error}");
 }
 
+/// The lines after the first line holding `marker`, as long as they are
+/// indented by at least `indent` spaces (or empty): a YAML block's body.
+fn block_after(template: &str, marker: &str, indent: usize) -> String {
+    let start = template
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker:?} in the template"));
+    let prefix = " ".repeat(indent);
+    template[start..]
+        .lines()
+        .skip(1)
+        .take_while(|line| line.starts_with(&prefix) || line.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The `DashboardBody` of template.yaml as JSON, `${…}` substitutions kept
 /// as text.
 fn dashboard_body(template: &str) -> serde_json::Value {
-    let start = template
-        .find("DashboardBody: !Sub |\n")
-        .expect("a DashboardBody in template.yaml");
-    let body: String = template[start..]
-        .lines()
-        .skip(1)
-        .take_while(|line| line.starts_with("        ") || line.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n");
+    let body = block_after(template, "DashboardBody: !Sub |\n", 8);
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("DashboardBody is not JSON: {e}"))
 }
 
@@ -220,13 +227,7 @@ fn every_metric_the_template_reads_is_one_the_functions_emit() {
 fn the_saved_queries_cover_every_function() {
     let template = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
     for query in ["RotationFailuresQuery:", "RotationMetricsQuery:"] {
-        let start = template.find(query).unwrap_or_else(|| panic!("no {query}"));
-        let body: String = template[start..]
-            .lines()
-            .skip(1)
-            .take_while(|l| l.starts_with("    ") || l.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n");
+        let body = block_after(&template, query, 4);
         for f in e2e::function_crates() {
             assert!(
                 body.contains(&format!("- !Ref {}RotationLogGroup", f.resource)),
