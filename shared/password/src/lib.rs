@@ -70,6 +70,28 @@ pub enum PolicyError {
     },
 }
 
+/// Why a password is not one its policy produces ([`PasswordPolicy::check`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyMismatch {
+    /// It has another number of characters.
+    #[error("it has {found} characters where the policy asks for {expected}")]
+    Length {
+        /// The policy's length.
+        expected: usize,
+        /// The password's.
+        found: usize,
+    },
+    /// It holds a character the policy excludes.
+    #[error("it holds a character the policy excludes")]
+    CharacterNotAllowed,
+    /// Each included type is required and some are missing.
+    #[error("it lacks {missing} of the character types the policy requires")]
+    MissingType {
+        /// How many required types have no character in it.
+        missing: usize,
+    },
+}
+
 /// The options of `GetRandomPassword`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasswordPolicy {
@@ -213,6 +235,37 @@ impl PasswordPolicy {
     /// The set of characters a password of this policy may contain.
     pub fn alphabet(&self) -> Vec<char> {
         self.classes().into_iter().flat_map(|(c, _)| c).collect()
+    }
+
+    /// Checks that `password` is one this policy could have produced: its
+    /// length, every character from the allowed set and, when each included
+    /// type is required, one character of each. The error says which rule
+    /// failed and never quotes the password.
+    pub fn check(&self, password: &str) -> Result<(), PolicyMismatch> {
+        let length = password.chars().count();
+        if length != self.length {
+            return Err(PolicyMismatch::Length {
+                expected: self.length,
+                found: length,
+            });
+        }
+        let classes = self.classes();
+        if password
+            .chars()
+            .any(|c| !classes.iter().any(|(class, _)| class.contains(&c)))
+        {
+            return Err(PolicyMismatch::CharacterNotAllowed);
+        }
+        if self.require_each_included_type {
+            let missing = classes
+                .iter()
+                .filter(|(class, required)| *required && !password.chars().any(|c| class.contains(&c)))
+                .count();
+            if missing > 0 {
+                return Err(PolicyMismatch::MissingType { missing });
+            }
+        }
+        Ok(())
     }
 
     /// A new password from the operating system's CSPRNG.
@@ -470,6 +523,33 @@ mod tests {
             })
     }
 
+    #[test]
+    fn check_names_the_rule_a_password_breaks() {
+        let policy = PasswordPolicy {
+            length: 4,
+            exclude_punctuation: true,
+            ..PasswordPolicy::default()
+        };
+        assert_eq!(policy.check("aB3x"), Ok(()));
+        assert_eq!(
+            policy.check("aB3"),
+            Err(PolicyMismatch::Length { expected: 4, found: 3 })
+        );
+        assert_eq!(policy.check("aB3!"), Err(PolicyMismatch::CharacterNotAllowed));
+        assert_eq!(
+            policy.check("abcd"),
+            Err(PolicyMismatch::MissingType { missing: 2 })
+        );
+        let relaxed = PasswordPolicy {
+            require_each_included_type: false,
+            ..policy
+        };
+        assert_eq!(relaxed.check("abcd"), Ok(()));
+        // The message never quotes the password.
+        let message = policy.check("s3cr3t-X").unwrap_err().to_string();
+        assert!(!message.contains("s3cr3t"), "{message}");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -508,6 +588,8 @@ mod tests {
                             }
                         }
                     }
+                    // The policy's own check accepts what it produced.
+                    prop_assert_eq!(policy.check(p), Ok(()));
                 }
             }
         }

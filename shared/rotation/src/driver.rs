@@ -18,6 +18,9 @@ pub enum StepOutcome {
     PendingExists,
     /// setSecret: the backend already accepts the pending credential.
     AlreadySet,
+    /// setSecret: the backend has nothing to set (its consumers read the
+    /// secret itself, or the credential is live once created).
+    NothingToSet,
     /// finishSecret: the token's version was already `AWSCURRENT` but still
     /// `AWSPENDING` too (an earlier finishSecret stopped between its two
     /// label moves); this one removed `AWSPENDING`, completing the rotation.
@@ -32,6 +35,7 @@ impl StepOutcome {
             StepOutcome::AlreadyCurrent => "skipped: version is already AWSCURRENT",
             StepOutcome::PendingExists => "skipped: pending value already exists",
             StepOutcome::AlreadySet => "skipped: pending credential already works",
+            StepOutcome::NothingToSet => "skipped: nothing to set for this kind of secret",
             StepOutcome::PendingCleared => {
                 "done: cleared AWSPENDING left on the AWSCURRENT version"
             }
@@ -176,6 +180,15 @@ pub trait Backend: Send + Sync {
         &self,
         ctx: &SetContext<'_, Self::Secret>,
     ) -> impl Future<Output = Result<SetOutcome, BackendError>> + Send;
+
+    /// Whether [`Backend::set_pending`] has work to do. When false,
+    /// setSecret reads no value and reports
+    /// [`StepOutcome::NothingToSet`]: for a secret whose consumers read it
+    /// from Secrets Manager (generated keys and tokens), or a credential that
+    /// is live as soon as createSecret made it. The default: true.
+    fn has_set_work(&self) -> bool {
+        true
+    }
 
     /// testSecret: log in with the pending credential and run a real query.
     fn test_pending(
@@ -402,6 +415,9 @@ async fn set_secret<B: Backend>(
     meta: &SecretMetadata,
     token: &str,
 ) -> Result<StepOutcome, RotationError> {
+    if !backend.has_set_work() {
+        return Ok(StepOutcome::NothingToSet);
+    }
     let pending = read_pending(backend, secrets, meta, token).await?;
     let current = read_current(backend, secrets, meta).await?;
     let parse = |raw: &SecretString| backend.parse(raw);

@@ -6,7 +6,7 @@
 //!
 //! Each test panics with a message that names what broke.
 
-use crate::server::{Function, LoginRecord, OldPassword, TestServer};
+use crate::server::{BadSecret, Function, LoginRecord, OldPassword, TestServer};
 use crate::world::World;
 use serde_json::{json, Value};
 
@@ -310,45 +310,12 @@ pub async fn bad_secrets_fail_clearly_and_change_nothing<D: TestServer>(function
     let password = "bad-Secret-Password-9";
     world.db.create_user("victim", password).await;
     let good = world.db_secret("victim", password);
-    let without = |field: &str| {
-        let mut v = good.clone();
-        v.as_object_mut().unwrap().remove(field);
-        v
-    };
-    let with = |field: &str, value: Value| {
-        let mut v = good.clone();
-        v[field] = value;
-        v
-    };
-    let cases: Vec<(&str, Value, &str)> = vec![
-        (
-            "invalid-json",
-            Value::String(format!("{{\"password\": \"{password}\", oops")),
-            "not a valid JSON object",
-        ),
-        ("no-host", without("host"), "field `host` is missing"),
-        (
-            "no-username",
-            without("username"),
-            "field `username` is missing",
-        ),
-        (
-            "no-password",
-            without("password"),
-            "field `password` is missing",
-        ),
-        (
-            "wrong-engine",
-            with("engine", json!(D::FOREIGN_ENGINE)),
-            "field `engine` is",
-        ),
-        (
-            "port-not-a-number",
-            with("port", json!("five four three two")),
-            "field `port` must be a port number",
-        ),
-    ];
-    for (name, value, expected) in cases {
+    for BadSecret {
+        name,
+        value,
+        error: expected,
+    } in world.db.bad_secrets(&good, password)
+    {
         let secret = world.create_secret(name, &value).await;
         let before = world.stages(&secret).await;
         let original = world.raw_value(&secret, None, Some("AWSCURRENT")).await;
@@ -589,18 +556,28 @@ pub async fn no_password_appears_in_any_log<D: TestServer>(function: &Function) 
         world.rotate(&secret).await.expect("rotation");
         passwords.push(password_of(&world.value(&secret, "AWSCURRENT").await));
     }
-    // A failing rotation too: the database no longer accepts the stored password.
-    world
-        .db
-        .set_password("leak_user", "changed-Behind-Its-Back-1")
+    // A secret the function refuses, holding a password.
+    let refused = "refused-Secret-Password-3";
+    passwords.push(refused.to_owned());
+    let broken = world
+        .create_secret("leaks-refused", &world.db.broken_secret("leak_user", refused))
         .await;
-    passwords.push("changed-Behind-Its-Back-1".to_owned());
-    let error = world.rotate(&secret).await.expect_err("rotation must fail");
-    let pending = world.version_with(&secret, "AWSPENDING").await.unwrap();
-    if let Some(raw) = world.raw_value(&secret, Some(&pending), None).await {
-        let value: Value = serde_json::from_str(&raw).unwrap();
-        passwords.push(password_of(&value));
+    let mut errors = vec![world.rotate(&broken).await.expect_err("a broken secret")];
+    // A failing rotation too: the server no longer accepts the stored password.
+    if D::HOLDS_THE_CREDENTIAL {
+        world
+            .db
+            .set_password("leak_user", "changed-Behind-Its-Back-1")
+            .await;
+        passwords.push("changed-Behind-Its-Back-1".to_owned());
+        errors.push(world.rotate(&secret).await.expect_err("rotation must fail"));
+        let pending = world.version_with(&secret, "AWSPENDING").await.unwrap();
+        if let Some(raw) = world.raw_value(&secret, Some(&pending), None).await {
+            let value: Value = serde_json::from_str(&raw).unwrap();
+            passwords.push(password_of(&value));
+        }
     }
+    let error = errors.join("\n");
     let logs = world.all_logs();
     assert!(
         logs.contains("rotation step"),

@@ -45,10 +45,11 @@ pub mod server;
 pub mod servers;
 pub mod template;
 pub mod tools;
+pub mod generated;
 pub mod world;
 
 pub use server::{Durability, Function, LoginRecord, OldPassword, TestServer};
-pub use world::{MariaDbWorld, PostgresWorld, RedisWorld, World};
+pub use world::{GeneratedWorld, MariaDbWorld, PostgresWorld, RedisWorld, World};
 
 /// Every password-looking string of `secrets` that appears in `text`, for
 /// leak checks (empty when nothing leaked).

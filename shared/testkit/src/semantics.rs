@@ -60,7 +60,10 @@ pub fn step_lines<D: TestServer>(world: &World<D>) -> Vec<Value> {
         .collect()
 }
 
-async fn rotate_secret_request<D: TestServer>(
+/// `RotateSecret` with this world's function, a caller's
+/// `ClientRequestToken` (or none) and `RotateImmediately`; `Err` carries
+/// the service's message.
+pub async fn rotate_secret_request<D: TestServer>(
     world: &World<D>,
     secret: &str,
     token: Option<&str>,
@@ -364,10 +367,8 @@ pub async fn trusted_authorities_follow_the_settings<D: TestServer>(function: &F
 /// and `AWS_LAMBDA_LOG_FORMAT` are honoured as Lambda defines them.
 pub async fn every_log_line_names_the_invocation<D: TestServer>(function: &Function) {
     let mut world = World::<D>::start(function).await;
-    // "ssl": false makes the backend warn (plaintext) inside the step.
-    let mut value = world.db_secret("traced", "traced-Password-0");
-    value["ssl"] = json!(false);
-    value["port"] = json!(world.db.plaintext_port());
+    // A secret the backend warns about inside a step (e.g. "ssl": false).
+    let (value, warning) = world.db.warning_secret("traced", "traced-Password-0");
     world.db.create_user("traced", "traced-Password-0").await;
     let secret = world.create_secret("traced", &value).await;
     world.rotate(&secret).await.expect("rotation");
@@ -413,7 +414,7 @@ pub async fn every_log_line_names_the_invocation<D: TestServer>(function: &Funct
     world.rotate(&secret).await.expect("rotation");
     let after = world.lambda.function_log_text()[before..].to_owned();
     assert!(!after.contains("\"rotation step\""), "{after}");
-    assert!(after.contains("WITHOUT TLS"), "{after}");
+    assert!(after.contains(warning), "{after}");
 
     // The Text format: plain lines, the span's fields on each.
     world.restart_function(&[("AWS_LAMBDA_LOG_FORMAT", "Text")]);
@@ -446,10 +447,13 @@ pub async fn every_step_writes_one_valid_metric_record<D: TestServer>(function: 
         .await;
     world.rotate(&secret).await.expect("rotation");
     let current = password_of(&world.value(&secret, "AWSCURRENT").await);
-    // A step that fails (createSecret: the value is not JSON) and an event
+    // A step that fails (createSecret: a value the function refuses) and an event
     // that is no rotation event.
     let broken = world
-        .create_secret("metrics-broken", &Value::String("{oops".to_owned()))
+        .create_secret(
+            "metrics-broken",
+            &world.db.broken_secret("metrics_user", "broken-Password-0"),
+        )
         .await;
     world.rotate(&broken).await.expect_err("a broken secret");
     world

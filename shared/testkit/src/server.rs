@@ -2,6 +2,7 @@
 //! against every backend, database or not.
 
 use crate::certs::TestCa;
+use crate::emulator::Emulator;
 use crate::mariadb::EphemeralMariaDb;
 use crate::postgres::EphemeralPostgres;
 use serde_json::{json, Value};
@@ -141,6 +142,123 @@ pub enum LoginRecord {
     NotRecorded(&'static str),
 }
 
+/// A secret value a function must refuse, for the scenarios that rotate
+/// unusable values: the test's name for it, the value, and a part of the
+/// error the rotation must fail with.
+#[derive(Debug, Clone)]
+pub struct BadSecret {
+    /// A short name (also the secret's name).
+    pub name: &'static str,
+    /// The value stored as `AWSCURRENT`.
+    pub value: Value,
+    /// A part of the error `RotateSecret` must answer with.
+    pub error: &'static str,
+}
+
+impl BadSecret {
+    /// A case named `name`: `value` must fail with an error containing `error`.
+    pub fn new(name: &'static str, value: Value, error: &'static str) -> Self {
+        Self { name, value, error }
+    }
+}
+
+/// `good` with `field` set to `value`.
+pub fn with_field(good: &Value, field: &str, value: Value) -> Value {
+    let mut v = good.clone();
+    v[field] = value;
+    v
+}
+
+/// `good` without `field`.
+pub fn without_field(good: &Value, field: &str) -> Value {
+    let mut v = good.clone();
+    if let Some(object) = v.as_object_mut() {
+        object.remove(field);
+    }
+    v
+}
+
+/// The unusable values of a server that holds the credential (a database,
+/// a cache): fields missing, of the wrong kind, of another engine.
+pub fn server_bad_secrets(good: &Value, password: &str, foreign_engine: &str) -> Vec<BadSecret> {
+    vec![
+        BadSecret::new(
+            "invalid-json",
+            Value::String(format!("{{\"password\": \"{password}\", oops")),
+            "not a valid JSON object",
+        ),
+        BadSecret::new("no-host", without_field(good, "host"), "field `host` is missing"),
+        BadSecret::new(
+            "no-username",
+            without_field(good, "username"),
+            "field `username` is missing",
+        ),
+        BadSecret::new(
+            "no-password",
+            without_field(good, "password"),
+            "field `password` is missing",
+        ),
+        BadSecret::new(
+            "wrong-engine",
+            with_field(good, "engine", json!(foreign_engine)),
+            "field `engine` is",
+        ),
+        BadSecret::new(
+            "port-not-a-number",
+            with_field(good, "port", json!("five four three two")),
+            "field `port` must be a port number",
+        ),
+    ]
+}
+
+/// The hostile values of a server that holds the credential: NULs, huge
+/// fields, injections, a password of the wrong JSON type, no object at all.
+pub fn server_hostile_secrets(good: &Value, password: &str) -> Vec<BadSecret> {
+    vec![
+        BadSecret::new(
+            "nul-username",
+            with_field(good, "username", json!("victim\u{0}")),
+            "field `username` contains a NUL",
+        ),
+        BadSecret::new(
+            "nul-password",
+            with_field(good, "password", json!("hostile-\u{0}-Password")),
+            "field `password` contains a NUL",
+        ),
+        BadSecret::new(
+            "nul-host",
+            with_field(good, "host", json!("127.0.0.1\u{0}evil")),
+            "field `host` contains a NUL",
+        ),
+        BadSecret::new(
+            "huge-username",
+            with_field(good, "username", json!("v".repeat(100_000))),
+            "field `username` is 100000 bytes",
+        ),
+        BadSecret::new(
+            "huge-host",
+            with_field(good, "host", json!("h".repeat(5000))),
+            "field `host` is 5000 bytes",
+        ),
+        BadSecret::new(
+            "injection-port",
+            with_field(good, "port", json!("5432; DROP TABLE x")),
+            "field `port`",
+        ),
+        BadSecret::new(
+            "injection-username",
+            with_field(good, "username", json!("victim'; DROP USER victim; --")),
+            "authentication failed",
+        ),
+        BadSecret::new(
+            "object-password",
+            with_field(good, "password", json!({"nested": password})),
+            "field `password` must be a string",
+        ),
+        BadSecret::new("not-an-object", json!([password]), "not a valid JSON object"),
+    ]
+}
+
 /// An ephemeral server of one backend family that the conformance suite
 /// rotates credentials on: a database, a cache, a directory. Each method is
 /// a question any password-protected server can answer; what a server
@@ -159,6 +277,11 @@ pub trait TestServer: Sized + Send + Sync + 'static {
     /// What a replaced password does after a rotation, with the function's
     /// default settings.
     const OLD_PASSWORD: OldPassword = OldPassword::Refused;
+    /// Whether a server holds the credential, so that it can change behind
+    /// the function's back ([`TestServer::set_password`]); false for a
+    /// secret that only its consumers read from Secrets Manager (generated
+    /// secrets), where that server is a stand-in for the consumers.
+    const HOLDS_THE_CREDENTIAL: bool = true;
 
     /// Makes and starts a server as `options` say; `ca` signs its certificate.
     fn start(ca: &TestCa, options: &ServerOptions) -> impl Future<Output = Self> + Send;
@@ -191,6 +314,36 @@ pub trait TestServer: Sized + Send + Sync + 'static {
     fn admin_works(&self) -> impl Future<Output = bool> + Send;
     /// Whether `user` has logged in so far (a failed attempt is no login).
     fn logged_in(&self, user: &str) -> LoginRecord;
+    /// Called once the world's Secrets Manager emulator runs, for a server
+    /// that answers from the secrets themselves (the consumers of generated
+    /// secrets). The default does nothing.
+    fn attach_emulator(&mut self, _emulator: &Emulator) {}
+    /// Unusable values that createSecret (or the first step that reads them)
+    /// refuses; `good` is [`TestServer::secret`] for a user whose password
+    /// is `password`. The default: [`server_bad_secrets`].
+    fn bad_secrets(&self, good: &Value, password: &str) -> Vec<BadSecret> {
+        server_bad_secrets(good, password, Self::FOREIGN_ENGINE)
+    }
+    /// Hostile values (NULs, huge fields, injections) that must fail
+    /// clearly; `good` as in [`TestServer::bad_secrets`]. The default:
+    /// [`server_hostile_secrets`].
+    fn hostile_secrets(&self, good: &Value, password: &str) -> Vec<BadSecret> {
+        server_hostile_secrets(good, password)
+    }
+    /// A value holding `password` that this family's function refuses in
+    /// createSecret. The default: a JSON object cut short.
+    fn broken_secret(&self, _user: &str, password: &str) -> Value {
+        Value::String(format!("{{\"password\": \"{password}\", oops"))
+    }
+    /// A value (for `user`/`password`) whose rotation succeeds with a
+    /// warning logged inside a step, and a part of that warning. The
+    /// default: `"ssl": false` on the plaintext port, warned as "WITHOUT TLS".
+    fn warning_secret(&self, user: &str, password: &str) -> (Value, &'static str) {
+        let mut value = self.secret(user, password);
+        value["ssl"] = json!(false);
+        value["port"] = json!(self.plaintext_port());
+        (value, "WITHOUT TLS")
+    }
     /// `Some(reason)` when the conformance scenario `scenario` (its
     /// function name) does not apply to this backend; the reason is printed
     /// and the scenario does not run. The default: every scenario applies.

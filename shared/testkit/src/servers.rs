@@ -10,7 +10,7 @@
 //! [`TestServer`]: crate::TestServer
 
 /// Every server's name.
-pub const NAMES: &[&str] = &["postgres", "mariadb", "redis"];
+pub const NAMES: &[&str] = &["postgres", "mariadb", "redis", "generated"];
 
 /// The `install/<name>.sh` declaration of a server.
 pub fn install_declaration(server: &str) -> Option<&'static str> {
@@ -18,6 +18,7 @@ pub fn install_declaration(server: &str) -> Option<&'static str> {
         "postgres" => Some(include_str!("../install/postgres.sh")),
         "mariadb" => Some(include_str!("../install/mariadb.sh")),
         "redis" => Some(include_str!("../install/redis.sh")),
+        "generated" => Some(include_str!("../install/generated.sh")),
         _ => None,
     }
 }
@@ -29,6 +30,7 @@ pub fn install_hint(server: &str) -> String {
         Some(packages) if !packages.is_empty() => format!(
             "install the Debian package(s) {packages} (`scripts/setup` does, as part of `scripts/test`)"
         ),
+
         _ => format!(
             "shared/testkit/install/{server}.sh declares no Debian package yet: name what the server needs there"
         ),
@@ -63,6 +65,7 @@ macro_rules! with_server {
             "postgres" => Some($run::<$crate::postgres::EphemeralPostgres>($($arg),*).await),
             "mariadb" => Some($run::<$crate::mariadb::EphemeralMariaDb>($($arg),*).await),
             "redis" => Some($run::<$crate::redis::EphemeralRedis>($($arg),*).await),
+            "generated" => Some($run::<$crate::generated::Consumers>($($arg),*).await),
             _ => None,
         }
     };

@@ -21,6 +21,8 @@ pub type PostgresWorld = World<EphemeralPostgres>;
 pub type MariaDbWorld = World<EphemeralMariaDb>;
 /// A world with Redis.
 pub type RedisWorld = World<crate::redis::EphemeralRedis>;
+/// A world for generated secrets (their consumers stand in for a server).
+pub type GeneratedWorld = World<crate::generated::Consumers>;
 
 /// Everything a rotation test runs against. Dropping it stops every process
 /// and deletes every file.
@@ -70,7 +72,9 @@ impl<D: TestServer> World<D> {
         let log_dir = dir.path().to_path_buf();
         let emulator = tokio::task::spawn_blocking(move || Emulator::start(&invoke_url, &log_dir));
         let db = D::start(&ca, options).await;
+        let mut db = db;
         let emulator = emulator.await.expect("starting the emulator");
+        db.attach_emulator(&emulator);
         let sm = emulator.client();
         let mut world = Self {
             db,
