@@ -60,9 +60,9 @@ impl Backend for GeneratedBackend {
     ) -> Result<GeneratedSecret, BackendError> {
         let mut rng = os_rng();
         match current {
-            GeneratedSecret::Plain(_) => Ok(GeneratedSecret::Plain(
-                self.policy.generate_with(&mut rng)?,
-            )),
+            GeneratedSecret::Plain(_) => {
+                Ok(GeneratedSecret::Plain(self.policy.generate_with(&mut rng)?))
+            }
             GeneratedSecret::Described { object, specs } => {
                 let mut object = object.clone();
                 for spec in specs {

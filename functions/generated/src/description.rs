@@ -163,7 +163,10 @@ pub fn parse(rotation: &Value, defaults: &PasswordPolicy) -> Result<Vec<FieldSpe
         for field in spec.fields() {
             let path = format!("{ROTATION_FIELD}.{}", spec.field);
             if field == ROTATION_FIELD {
-                return Err(invalid(path, "would overwrite the `rotation` description itself"));
+                return Err(invalid(
+                    path,
+                    "would overwrite the `rotation` description itself",
+                ));
             }
             if field.is_empty() {
                 return Err(invalid(path, "names an empty field"));
@@ -200,7 +203,11 @@ fn options_of(type_name: &str) -> &'static [&'static str] {
     }
 }
 
-fn parse_entry(field: &str, entry: &Value, defaults: &PasswordPolicy) -> Result<FieldSpec, BackendError> {
+fn parse_entry(
+    field: &str,
+    entry: &Value,
+    defaults: &PasswordPolicy,
+) -> Result<FieldSpec, BackendError> {
     let path = format!("{ROTATION_FIELD}.{field}");
     let empty = Map::new();
     let (type_name, options) = match entry {
@@ -227,8 +234,15 @@ fn parse_entry(field: &str, entry: &Value, defaults: &PasswordPolicy) -> Result<
     };
     if !TYPES.contains(&type_name) {
         return Err(invalid(
-            if entry.is_object() { format!("{path}.type") } else { path },
-            format!("is {type_name:?}, not a known type (one of {})", TYPES.join(", ")),
+            if entry.is_object() {
+                format!("{path}.type")
+            } else {
+                path
+            },
+            format!(
+                "is {type_name:?}, not a known type (one of {})",
+                TYPES.join(", ")
+            ),
         ));
     }
     let allowed = options_of(type_name);
@@ -245,7 +259,10 @@ fn parse_entry(field: &str, entry: &Value, defaults: &PasswordPolicy) -> Result<
             ));
         }
     }
-    let opts = Options { path: &path, options };
+    let opts = Options {
+        path: &path,
+        options,
+    };
     let kind = match type_name {
         "password" => {
             let mut policy = defaults.clone();
@@ -261,15 +278,21 @@ fn parse_entry(field: &str, entry: &Value, defaults: &PasswordPolicy) -> Result<
                 ("exclude_uppercase", &mut policy.exclude_uppercase),
                 ("exclude_lowercase", &mut policy.exclude_lowercase),
                 ("include_space", &mut policy.include_space),
-                ("require_each_included_type", &mut policy.require_each_included_type),
+                (
+                    "require_each_included_type",
+                    &mut policy.require_each_included_type,
+                ),
             ] {
                 if let Some(value) = opts.boolean(name)? {
                     *flag = value;
                 }
             }
-            policy
-                .validate()
-                .map_err(|e| invalid(path.clone(), format!("its password policy cannot work: {e}")))?;
+            policy.validate().map_err(|e| {
+                invalid(
+                    path.clone(),
+                    format!("its password policy cannot work: {e}"),
+                )
+            })?;
             Kind::Password {
                 policy,
                 prefix: opts.string("prefix", MAX_PREFIX)?.unwrap_or_default(),
@@ -449,7 +472,7 @@ mod tests {
             (json!({"k": {"type": "password", "exclude_lowercase": true, "exclude_uppercase": true, "exclude_numbers": true, "exclude_punctuation": true}}), "field `rotation.k` its password policy cannot work"),
             (json!({"rotation": "password"}), "field `rotation.rotation` would overwrite"),
             (json!({"k": {"type": "ssh-ed25519", "public_key_field": "rotation"}}), "would overwrite"),
-            (json!({"k": "uuid", "j": {"type": "ssh-ed25519", "public_key_field": "k"}}), "writes field `k`, which `rotation.k` writes too"),
+            (json!({"k": "uuid", "j": {"type": "ssh-ed25519", "public_key_field": "k"}}), "writes field `k`, which `rotation.j` writes too"),
             (json!({"k": {"type": "ssh-ed25519", "public_key_field": "k"}}), "writes field `k`"),
             (json!({"k": {"type": "ssh-ed25519", "comment": "a\nb"}}), "must be one line"),
             (json!({"k": {"type": "bytes", "prefix": "x".repeat(65)}}), "over the limit of 64"),

@@ -63,14 +63,19 @@ pub fn generate<R: CryptoRng + ?Sized>(kind: &Kind, rng: &mut R) -> Result<Gener
             let mut bytes = Zeroizing::new(vec![0u8; *length]);
             rng.fill_bytes(&mut bytes);
             let encoded = Zeroizing::new(encode(&bytes, *encoding));
-            Ok(Generated::One(Zeroizing::new(format!("{prefix}{}", *encoded))))
+            Ok(Generated::One(Zeroizing::new(format!(
+                "{prefix}{}",
+                *encoded
+            ))))
         }
         Kind::Uuid => {
             let mut bytes = [0u8; 16];
             rng.fill_bytes(&mut bytes);
             let uuid = uuid::Builder::from_random_bytes(bytes).into_uuid();
             bytes.zeroize();
-            Ok(Generated::One(Zeroizing::new(uuid.hyphenated().to_string())))
+            Ok(Generated::One(Zeroizing::new(
+                uuid.hyphenated().to_string(),
+            )))
         }
         Kind::SshEd25519 { comment, .. } => {
             let mut seed = Zeroizing::new([0u8; 32]);
@@ -146,9 +151,8 @@ pub fn check(kind: &Kind, value: &str, public: Option<&str>) -> Result<(), Value
             let encoded = value
                 .strip_prefix(prefix.as_str())
                 .ok_or_else(|| mismatch("it does not start with its prefix"))?;
-            let bytes = decode(encoded, *encoding).ok_or_else(|| {
-                mismatch(format!("it is not valid {}", encoding_name(*encoding)))
-            })?;
+            let bytes = decode(encoded, *encoding)
+                .ok_or_else(|| mismatch(format!("it is not valid {}", encoding_name(*encoding))))?;
             if bytes.len() != *length {
                 return Err(mismatch(format!(
                     "it holds {} bytes where the description asks for {length}",
@@ -289,7 +293,8 @@ mod tests {
             };
             prop_assert!(private.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----\n"));
             prop_assert!(public.starts_with("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5"));
-            prop_assert_eq!(PublicKey::from_openssh(&public).unwrap().comment(), comment.as_str());
+            let parsed = PublicKey::from_openssh(&public).unwrap();
+            prop_assert_eq!(parsed.comment(), comment.as_str());
             prop_assert_eq!(check(&kind, &private, Some(&public)), Ok(()));
             // Another pair's public half is refused.
             let Generated::KeyPair { public: other, .. } = generate(&kind, &mut rng(seed.wrapping_add(1))).unwrap() else {
@@ -327,18 +332,26 @@ mod tests {
             assert!(!message.contains(value), "{message}");
         }
         let v1 = "6ba7b810-9dad-11d1-80b4-00c04fd430c8";
-        assert!(check(&Kind::Uuid, v1, None).unwrap_err().0.contains("version 4"));
+        assert!(check(&Kind::Uuid, v1, None)
+            .unwrap_err()
+            .0
+            .contains("version 4"));
         assert!(check(&Kind::Uuid, "not-a-uuid", None).is_err());
         let upper = "F47AC10B-58CC-4372-A567-0E02B2C3D479";
-        assert!(check(&Kind::Uuid, upper, None).unwrap_err().0.contains("lower case"));
+        assert!(check(&Kind::Uuid, upper, None)
+            .unwrap_err()
+            .0
+            .contains("lower case"));
         let pair = Kind::SshEd25519 {
             public_key_field: "p".into(),
             comment: String::new(),
         };
-        assert!(check(&pair, "-----BEGIN OPENSSH PRIVATE KEY-----\nnope", None)
-            .unwrap_err()
-            .0
-            .contains("not an OpenSSH private key"));
+        assert!(
+            check(&pair, "-----BEGIN OPENSSH PRIVATE KEY-----\nnope", None)
+                .unwrap_err()
+                .0
+                .contains("not an OpenSSH private key")
+        );
     }
 
     #[test]

@@ -54,14 +54,19 @@ fn ssh_keygen_public(private: &str) -> String {
         .arg(&path)
         .output()
         .unwrap_or_else(|e| {
-            panic!("ssh-keygen: {e}: install the Debian package openssh-client (scripts/setup does)")
+            panic!(
+                "ssh-keygen: {e}: install the Debian package openssh-client (scripts/setup does)"
+            )
         });
     assert!(
         out.status.success(),
         "ssh-keygen refused the private key: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).expect("UTF-8").trim().to_owned()
+    String::from_utf8(out.stdout)
+        .expect("UTF-8")
+        .trim()
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,15 +84,22 @@ async fn every_type_is_generated_and_other_fields_are_kept() {
     let token = text(&new, "api_token");
     let random = token.strip_prefix("tk_").expect("the prefix");
     assert_eq!(random.len(), 40);
-    assert!(random.chars().all(|c| c.is_ascii_alphanumeric()), "no punctuation");
+    assert!(
+        random.chars().all(|c| c.is_ascii_alphanumeric()),
+        "no punctuation"
+    );
 
     let signing = base64::engine::general_purpose::STANDARD
         .decode(text(&new, "signing_key"))
         .expect("base64");
     assert_eq!(signing.len(), 32);
-    let hook = text(&new, "webhook_secret").strip_prefix("whsec_").expect("prefix");
+    let hook = text(&new, "webhook_secret")
+        .strip_prefix("whsec_")
+        .expect("prefix");
     assert_eq!(hook.len(), 48);
-    assert!(hook.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    assert!(hook
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
     let session = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(text(&new, "session_key"))
         .expect("base64url without padding");
@@ -99,28 +111,56 @@ async fn every_type_is_generated_and_other_fields_are_kept() {
     let private = text(&new, "deploy_key");
     let public = text(&new, "deploy_key_public");
     assert!(private.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
-    assert!(public.starts_with("ssh-ed25519 ") && public.ends_with(" deploy@ci"), "{public}");
+    assert!(
+        public.starts_with("ssh-ed25519 ") && public.ends_with(" deploy@ci"),
+        "{public}"
+    );
     // ssh-keygen derives the same public key from the private one.
     let derived = ssh_keygen_public(private);
-    let key_of = |line: &str| line.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    let key_of = |line: &str| {
+        line.split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     assert_eq!(key_of(&derived), key_of(public));
 
     // A second rotation changes every described field again.
     world.rotate(&secret).await.expect("second rotation");
     let newer = world.value(&secret, "AWSCURRENT").await;
-    for field in ["api_token", "signing_key", "webhook_secret", "session_key", "request_id", "deploy_key", "deploy_key_public"] {
+    for field in [
+        "api_token",
+        "signing_key",
+        "webhook_secret",
+        "session_key",
+        "request_id",
+        "deploy_key",
+        "deploy_key_public",
+    ] {
         assert_ne!(newer[field], new[field], "field {field} did not change");
     }
 
     // No generated value in any log, at trace level either.
     let log = world.all_logs();
     for value in [&new, &newer] {
-        for field in ["api_token", "signing_key", "webhook_secret", "session_key", "deploy_key"] {
-            assert!(!log.contains(text(value, field)), "field {field} leaked into a log");
+        for field in [
+            "api_token",
+            "signing_key",
+            "webhook_secret",
+            "session_key",
+            "deploy_key",
+        ] {
+            assert!(
+                !log.contains(text(value, field)),
+                "field {field} leaked into a log"
+            );
         }
         // Nor a line of the private key's body.
         let body = text(value, "deploy_key").lines().nth(2).unwrap_or_default();
-        assert!(!body.is_empty() && !log.contains(body), "the private key leaked");
+        assert!(
+            !body.is_empty() && !log.contains(body),
+            "the private key leaked"
+        );
     }
 }
 
@@ -131,25 +171,46 @@ async fn a_plain_string_secret_rotates_as_one_password_like_awss_template() {
         .create_secret("plain", &Value::String("initial plain value".into()))
         .await;
     world.rotate(&secret).await.expect("rotation");
-    let current = world.raw_value(&secret, None, Some("AWSCURRENT")).await.unwrap();
+    let current = world
+        .raw_value(&secret, None, Some("AWSCURRENT"))
+        .await
+        .unwrap();
     assert_eq!(current.chars().count(), 32, "PASSWORD_LENGTH's default");
-    assert!(!current.chars().any(|c| "/@\"'\\".contains(c)), "AWS's template's EXCLUDE_CHARACTERS");
+    assert!(
+        !current.chars().any(|c| "/@\"'\\".contains(c)),
+        "AWS's template's EXCLUDE_CHARACTERS"
+    );
     assert_eq!(
-        world.raw_value(&secret, None, Some("AWSPREVIOUS")).await.as_deref(),
+        world
+            .raw_value(&secret, None, Some("AWSPREVIOUS"))
+            .await
+            .as_deref(),
         Some("initial plain value")
     );
     // The policy variables apply.
     world.restart_function(&[("PASSWORD_LENGTH", "12"), ("EXCLUDE_PUNCTUATION", "true")]);
     world.rotate(&secret).await.expect("rotation");
-    let current = world.raw_value(&secret, None, Some("AWSCURRENT")).await.unwrap();
+    let current = world
+        .raw_value(&secret, None, Some("AWSCURRENT"))
+        .await
+        .unwrap();
     assert_eq!(current.chars().count(), 12);
-    assert!(current.chars().all(|c| c.is_ascii_alphanumeric()), "{}", current.len());
+    assert!(
+        current.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{}",
+        current.len()
+    );
     // A JSON object without a description is refused, not flattened.
-    let object = world.create_secret("object", &json!({"api_key": "x"})).await;
+    let object = world
+        .create_secret("object", &json!({"api_key": "x"}))
+        .await;
     let error = world.rotate(&object).await.expect_err("no description");
     assert!(error.contains("field `rotation` is missing"), "{error}");
     assert!(error.contains(&object), "{error}");
-    assert_eq!(world.value(&object, "AWSCURRENT").await, json!({"api_key": "x"}));
+    assert_eq!(
+        world.value(&object, "AWSCURRENT").await,
+        json!({"api_key": "x"})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,19 +219,58 @@ async fn set_secret_reads_nothing_and_says_so() {
     let secret = world
         .create_secret("quiet", &json!({"k": "v", "rotation": {"k": "uuid"}}))
         .await;
-    world.rotate(&secret).await.expect("rotation");
+    // Stage the rotation, run createSecret by hand, then count setSecret's calls.
+    world.emulator.set_rotation_steps(&[]).await;
+    world.rotate(&secret).await.expect("staging");
+    let token = world
+        .version_with(&secret, "AWSPENDING")
+        .await
+        .expect("a pending version");
+    let step = |name: &str| json!({"SecretId": secret, "ClientRequestToken": token, "Step": name});
+    world
+        .lambda
+        .invoke(&step("createSecret"))
+        .await
+        .expect("createSecret");
+    world.emulator.reset_calls().await;
+    world
+        .lambda
+        .invoke(&step("setSecret"))
+        .await
+        .expect("setSecret");
+    let calls = world.emulator.calls().await;
+    assert_eq!(
+        calls["calls"],
+        json!({"DescribeSecret": 1}),
+        "setSecret read a value: {calls}"
+    );
     let set = step_lines(&world)
         .into_iter()
         .find(|l| l["step"] == "setSecret")
         .expect("a setSecret line");
-    assert_eq!(set["outcome"], "skipped: nothing to set for this kind of secret", "{set}");
+    assert_eq!(
+        set["outcome"], "skipped: nothing to set for this kind of secret",
+        "{set}"
+    );
+    for name in ["testSecret", "finishSecret"] {
+        world
+            .lambda
+            .invoke(&step(name))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    assert_eq!(
+        world.version_with(&secret, "AWSCURRENT").await.as_deref(),
+        Some(token.as_str())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotate_immediately_false_tests_the_current_value_against_its_description() {
     let world = GeneratedWorld::start(FUNCTION).await;
     // A value that matches its description: the configuration test passes.
-    let matching = json!({"id": "0e8a3c4f-5b1e-4d7a-9c2b-3f6e8d1a2b4c", "rotation": {"id": "uuid"}});
+    let matching =
+        json!({"id": "0e8a3c4f-5b1e-4d7a-9c2b-3f6e8d1a2b4c", "rotation": {"id": "uuid"}});
     let secret = world.create_secret("matching", &matching).await;
     let before = world.stages(&secret).await;
     rotate_secret_request(&world, &secret, None, false)
@@ -187,8 +287,14 @@ async fn rotate_immediately_false_tests_the_current_value_against_its_descriptio
         .await
         .expect_err("the stored value does not match");
     assert!(error.contains("testSecret"), "{error}");
-    assert!(error.contains("field `key` does not match its description (bytes)"), "{error}");
-    assert!(error.contains("holds 2 bytes where the description asks for 32"), "{error}");
+    assert!(
+        error.contains("field `key` does not match its description (bytes)"),
+        "{error}"
+    );
+    assert!(
+        error.contains("holds 2 bytes where the description asks for 32"),
+        "{error}"
+    );
     assert_eq!(world.stages(&secret).await, before, "nothing may change");
 }
 
@@ -201,8 +307,14 @@ async fn a_weak_entry_is_generated_with_a_warning() {
             &json!({"pin": "0000", "rotation": {"pin": {"type": "password", "length": 6, "exclude_lowercase": true, "exclude_uppercase": true, "exclude_punctuation": true}}}),
         )
         .await;
-    world.rotate(&secret).await.expect("a weak value is still made");
-    let pin = world.value(&secret, "AWSCURRENT").await["pin"].as_str().unwrap().to_owned();
+    world
+        .rotate(&secret)
+        .await
+        .expect("a weak value is still made");
+    let pin = world.value(&secret, "AWSCURRENT").await["pin"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(pin.len(), 6);
     assert!(pin.chars().all(|c| c.is_ascii_digit()));
     let log = world.lambda.function_log_text();
@@ -212,6 +324,9 @@ async fn a_weak_entry_is_generated_with_a_warning() {
         .find(|l| l["level"] == "WARN")
         .unwrap_or_else(|| panic!("no warning:\n{log}"));
     let message = warning["message"].as_str().unwrap_or_default();
-    assert!(message.contains("field `pin` carries only 19 bits of randomness"), "{warning}");
+    assert!(
+        message.contains("field `pin` carries only 19 bits of randomness"),
+        "{warning}"
+    );
     assert!(!log.contains(&pin));
 }

@@ -259,7 +259,9 @@ impl PasswordPolicy {
         if self.require_each_included_type {
             let missing = classes
                 .iter()
-                .filter(|(class, required)| *required && !password.chars().any(|c| class.contains(&c)))
+                .filter(|(class, required)| {
+                    *required && !password.chars().any(|c| class.contains(&c))
+                })
                 .count();
             if missing > 0 {
                 return Err(PolicyMismatch::MissingType { missing });
@@ -533,16 +535,22 @@ mod tests {
         assert_eq!(policy.check("aB3x"), Ok(()));
         assert_eq!(
             policy.check("aB3"),
-            Err(PolicyMismatch::Length { expected: 4, found: 3 })
+            Err(PolicyMismatch::Length {
+                expected: 4,
+                found: 3
+            })
         );
-        assert_eq!(policy.check("aB3!"), Err(PolicyMismatch::CharacterNotAllowed));
+        assert_eq!(
+            policy.check("aB3!"),
+            Err(PolicyMismatch::CharacterNotAllowed)
+        );
         assert_eq!(
             policy.check("abcd"),
             Err(PolicyMismatch::MissingType { missing: 2 })
         );
         let relaxed = PasswordPolicy {
             require_each_included_type: false,
-            ..policy
+            ..policy.clone()
         };
         assert_eq!(relaxed.check("abcd"), Ok(()));
         // The message never quotes the password.

@@ -560,7 +560,10 @@ pub async fn no_password_appears_in_any_log<D: TestServer>(function: &Function) 
     let refused = "refused-Secret-Password-3";
     passwords.push(refused.to_owned());
     let broken = world
-        .create_secret("leaks-refused", &world.db.broken_secret("leak_user", refused))
+        .create_secret(
+            "leaks-refused",
+            &world.db.broken_secret("leak_user", refused),
+        )
         .await;
     let mut errors = vec![world.rotate(&broken).await.expect_err("a broken secret")];
     // A failing rotation too: the server no longer accepts the stored password.

@@ -15,11 +15,14 @@ use crate::server::{
     SQL_AWKWARD_USERNAMES,
 };
 use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// The stand-in for the consumers of generated secrets.
 pub struct Consumers {
     client: Option<aws_sdk_secretsmanager::Client>,
+    index: Mutex<Index>,
     ca_file: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -39,49 +42,95 @@ const NOT_APPLICABLE: &[(&str, &str)] = &[
     ("a_certificate_for_another_host_is_refused", "the function connects to no server"),
 ];
 
+/// Which secrets name which user.
+#[derive(Default)]
+struct Index {
+    seen: HashSet<String>,
+    by_user: HashMap<String, Vec<String>>,
+}
+
 impl Consumers {
-    /// Whether a secret naming `user` holds `password` under `AWSCURRENT`
-    /// or `AWSPREVIOUS`.
-    async fn accepts(&self, user: &str, password: &str) -> bool {
-        let client = self
-            .client
+    fn client(&self) -> &aws_sdk_secretsmanager::Client {
+        self.client
             .as_ref()
-            .expect("the world attaches the emulator before any test runs");
+            .expect("the world attaches the emulator before any test runs")
+    }
+
+    /// The JSON value of `arn` under `stage` (`Null` when there is none or
+    /// it is not JSON).
+    async fn value(&self, arn: &str, stage: &str) -> Value {
+        match self
+            .client()
+            .get_secret_value()
+            .secret_id(arn)
+            .version_stage(stage)
+            .send()
+            .await
+        {
+            Ok(out) => out
+                .secret_string()
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or_default(),
+            Err(_) => Value::Null,
+        }
+    }
+
+    /// The secrets naming `user`: every secret is read once, when first
+    /// seen, and indexed by its `username` (which rotations keep).
+    async fn secrets_of(&self, user: &str) -> Vec<String> {
         let mut next: Option<String> = None;
+        let mut unseen = Vec::new();
         loop {
-            let page = client
+            let page = self
+                .client()
                 .list_secrets()
                 .max_results(100)
                 .set_next_token(next.take())
                 .send()
                 .await
                 .expect("ListSecrets on the emulator");
-            for entry in page.secret_list() {
-                let Some(arn) = entry.arn() else { continue };
-                for stage in ["AWSCURRENT", "AWSPREVIOUS"] {
-                    let Ok(out) = client
-                        .get_secret_value()
-                        .secret_id(arn)
-                        .version_stage(stage)
-                        .send()
-                        .await
-                    else {
-                        continue;
-                    };
-                    let value: Value = out
-                        .secret_string()
-                        .and_then(|s| serde_json::from_str(s).ok())
-                        .unwrap_or_default();
-                    if value["username"] == json!(user) && value["password"] == json!(password) {
-                        return true;
-                    }
-                }
+            {
+                let index = self.index.lock().expect("the index");
+                unseen.extend(
+                    page.secret_list()
+                        .iter()
+                        .filter_map(|entry| entry.arn())
+                        .filter(|arn| !index.seen.contains(*arn))
+                        .map(str::to_owned),
+                );
             }
             match page.next_token() {
                 Some(token) => next = Some(token.to_owned()),
-                None => return false,
+                None => break,
             }
         }
+        for arn in unseen {
+            let username = self.value(&arn, "AWSCURRENT").await["username"]
+                .as_str()
+                .map(str::to_owned);
+            let mut index = self.index.lock().expect("the index");
+            if index.seen.insert(arn.clone()) {
+                if let Some(username) = username {
+                    index.by_user.entry(username).or_default().push(arn);
+                }
+            }
+        }
+        let index = self.index.lock().expect("the index");
+        index.by_user.get(user).cloned().unwrap_or_default()
+    }
+
+    /// Whether a secret naming `user` holds `password` under `AWSCURRENT`
+    /// or `AWSPREVIOUS`.
+    async fn accepts(&self, user: &str, password: &str) -> bool {
+        for arn in self.secrets_of(user).await {
+            for stage in ["AWSCURRENT", "AWSPREVIOUS"] {
+                let value = self.value(&arn, stage).await;
+                if value["username"] == json!(user) && value["password"] == json!(password) {
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// The description the suite's secrets carry: `password` is a password
@@ -106,6 +155,7 @@ impl TestServer for Consumers {
         let ca_file = ca.write_ca(dir.path());
         Self {
             client: None,
+            index: Mutex::default(),
             ca_file,
             _dir: dir,
         }
@@ -158,27 +208,89 @@ impl TestServer for Consumers {
     fn bad_secrets(&self, good: &Value, _password: &str) -> Vec<BadSecret> {
         let entry = |entry: Value| with_field(good, "rotation", json!({"password": entry}));
         vec![
-            BadSecret::new("no-rotation", without_field(good, "rotation"), "field `rotation` is missing"),
-            BadSecret::new("unknown-type", entry(json!("rsa")), "field `rotation.password` is \"rsa\", not a known type"),
-            BadSecret::new("zero-length", entry(json!({"type": "password", "length": 0})), "field `rotation.password.length` must be a whole number"),
-            BadSecret::new("unknown-encoding", entry(json!({"type": "bytes", "encoding": "base32"})), "field `rotation.password.encoding` is \"base32\""),
-            BadSecret::new("misspelt-option", entry(json!({"type": "bytes", "lenght": 16})), "field `rotation.password.lenght` is not an option of type bytes"),
-            BadSecret::new("nothing-described", with_field(good, "rotation", json!({})), "field `rotation` names no field"),
+            BadSecret::new(
+                "no-rotation",
+                without_field(good, "rotation"),
+                "field `rotation` is missing",
+            ),
+            BadSecret::new(
+                "unknown-type",
+                entry(json!("rsa")),
+                "field `rotation.password` is \"rsa\", not a known type",
+            ),
+            BadSecret::new(
+                "zero-length",
+                entry(json!({"type": "password", "length": 0})),
+                "field `rotation.password.length` must be a whole number",
+            ),
+            BadSecret::new(
+                "unknown-encoding",
+                entry(json!({"type": "bytes", "encoding": "base32"})),
+                "field `rotation.password.encoding` is \"base32\"",
+            ),
+            BadSecret::new(
+                "misspelt-option",
+                entry(json!({"type": "bytes", "lenght": 16})),
+                "field `rotation.password.lenght` is not an option of type bytes",
+            ),
+            BadSecret::new(
+                "nothing-described",
+                with_field(good, "rotation", json!({})),
+                "field `rotation` names no field",
+            ),
             BadSecret::new("json-array", json!([good]), "not a valid JSON object"),
         ]
     }
     fn hostile_secrets(&self, good: &Value, password: &str) -> Vec<BadSecret> {
         let rotation = |description: Value| with_field(good, "rotation", description);
         vec![
-            BadSecret::new("huge-length", rotation(json!({"password": {"type": "bytes", "length": 1_000_000_000_000u64}})), "field `rotation.password.length`"),
-            BadSecret::new("negative-length", rotation(json!({"password": {"type": "password", "length": -1}})), "field `rotation.password.length`"),
-            BadSecret::new("nul-prefix", rotation(json!({"password": {"type": "bytes", "prefix": "k\u{0}"}})), "field `rotation.password.prefix` contains a NUL"),
-            BadSecret::new("huge-prefix", rotation(json!({"password": {"type": "bytes", "prefix": "p".repeat(5000)}})), "field `rotation.password.prefix` is 5000 bytes"),
-            BadSecret::new("overwrites-itself", rotation(json!({"rotation": "uuid"})), "would overwrite the `rotation` description itself"),
-            BadSecret::new("type-not-a-string", rotation(json!({"password": {"type": {"type": "password"}}})), "field `rotation.password.type` must be a string"),
-            BadSecret::new("one-field-twice", rotation(json!({"password": "uuid", "key": {"type": "ssh-ed25519", "public_key_field": "password"}})), "writes field `password`"),
-            BadSecret::new("description-not-an-object", rotation(json!(["password"])), "field `rotation` must be an object"),
-            BadSecret::new("not-an-object", json!([password]), "not a valid JSON object"),
+            BadSecret::new(
+                "huge-length",
+                rotation(json!({"password": {"type": "bytes", "length": 1_000_000_000_000u64}})),
+                "field `rotation.password.length`",
+            ),
+            BadSecret::new(
+                "negative-length",
+                rotation(json!({"password": {"type": "password", "length": -1}})),
+                "field `rotation.password.length`",
+            ),
+            BadSecret::new(
+                "nul-prefix",
+                rotation(json!({"password": {"type": "bytes", "prefix": "k\u{0}"}})),
+                "field `rotation.password.prefix` contains a NUL",
+            ),
+            BadSecret::new(
+                "huge-prefix",
+                rotation(json!({"password": {"type": "bytes", "prefix": "p".repeat(5000)}})),
+                "field `rotation.password.prefix` is 5000 bytes",
+            ),
+            BadSecret::new(
+                "overwrites-itself",
+                rotation(json!({"rotation": "uuid"})),
+                "would overwrite the `rotation` description itself",
+            ),
+            BadSecret::new(
+                "type-not-a-string",
+                rotation(json!({"password": {"type": {"type": "password"}}})),
+                "field `rotation.password.type` must be a string",
+            ),
+            BadSecret::new(
+                "one-field-twice",
+                rotation(
+                    json!({"password": "uuid", "key": {"type": "ssh-ed25519", "public_key_field": "password"}}),
+                ),
+                "writes field `password`",
+            ),
+            BadSecret::new(
+                "description-not-an-object",
+                rotation(json!(["password"])),
+                "field `rotation` must be an object",
+            ),
+            BadSecret::new(
+                "not-an-object",
+                json!([password]),
+                "not a valid JSON object",
+            ),
         ]
     }
     fn broken_secret(&self, user: &str, password: &str) -> Value {

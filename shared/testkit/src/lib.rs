@@ -35,6 +35,7 @@ pub mod emf;
 pub mod emulator;
 pub mod faults;
 pub mod functions;
+pub mod generated;
 pub mod lambda;
 pub mod mariadb;
 pub mod memory;
@@ -45,7 +46,6 @@ pub mod server;
 pub mod servers;
 pub mod template;
 pub mod tools;
-pub mod generated;
 pub mod world;
 
 pub use server::{Durability, Function, LoginRecord, OldPassword, TestServer};

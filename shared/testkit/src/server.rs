@@ -187,7 +187,11 @@ pub fn server_bad_secrets(good: &Value, password: &str, foreign_engine: &str) ->
             Value::String(format!("{{\"password\": \"{password}\", oops")),
             "not a valid JSON object",
         ),
-        BadSecret::new("no-host", without_field(good, "host"), "field `host` is missing"),
+        BadSecret::new(
+            "no-host",
+            without_field(good, "host"),
+            "field `host` is missing",
+        ),
         BadSecret::new(
             "no-username",
             without_field(good, "username"),
@@ -255,7 +259,11 @@ pub fn server_hostile_secrets(good: &Value, password: &str) -> Vec<BadSecret> {
             with_field(good, "password", json!({"nested": password})),
             "field `password` must be a string",
         ),
-        BadSecret::new("not-an-object", json!([password]), "not a valid JSON object"),
+        BadSecret::new(
+            "not-an-object",
+            json!([password]),
+            "not a valid JSON object",
+        ),
     ]
 }
 
