@@ -12,6 +12,23 @@ pub const ACCOUNT: &str = "123456789012";
 /// The region the local world uses.
 pub const REGION: &str = "us-east-1";
 
+/// Whether the process on `port` is the launcher: its control call
+/// `GET /_launcher/calls` answers with the launcher's JSON.
+fn answers_as_the_launcher(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+    let request = format!("GET /_launcher/calls HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.") && answer.contains("put_rotation_tokens")
+}
+
 /// A running emulator, stopped on drop.
 pub struct Emulator {
     /// Its port on 127.0.0.1.
@@ -25,22 +42,35 @@ pub struct Emulator {
 
 impl Emulator {
     /// Starts the launcher; rotations are forwarded to `invoke_url`.
+    ///
+    /// A free port can be taken by another test's server between choosing
+    /// it and the launcher binding it; then something else answers on it.
+    /// So the launcher must answer its own control call, and on another
+    /// port up to three times.
     pub fn start(invoke_url: &str, log_dir: &Path) -> Self {
-        let python = venv_program("python");
-        let port = free_port();
         let log = log_dir.join("emulator.log");
-        let mut command = Command::new(python);
-        command
-            .arg(launcher_script())
-            .args(["--port", &port.to_string(), "--invoke-url", invoke_url])
-            .env("PYTHONUNBUFFERED", "1");
-        let guard = spawn_listening(command, "moto launcher", &log, port);
-        Self {
-            port,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-            guard,
+        for _attempt in 0..3 {
+            let port = free_port();
+            let mut command = Command::new(venv_program("python"));
+            command
+                .arg(launcher_script())
+                .args(["--port", &port.to_string(), "--invoke-url", invoke_url])
+                .env("PYTHONUNBUFFERED", "1");
+            let mut guard = spawn_listening(command, "moto launcher", &log, port);
+            if answers_as_the_launcher(port) && matches!(guard.child.try_wait(), Ok(None)) {
+                return Self {
+                    port,
+                    url: format!("http://127.0.0.1:{port}"),
+                    log,
+                    guard,
+                };
+            }
+            guard.stop();
         }
+        panic!(
+            "the moto launcher did not answer on its port in three attempts; its log:\n{}",
+            read_tail(&log)
+        );
     }
 
     /// Whether the emulator process is still running.
