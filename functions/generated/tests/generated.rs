@@ -7,6 +7,7 @@
 use base64::Engine as _;
 use serde_json::{json, Value};
 use std::process::Command;
+use testkit::faults::{stage, step};
 use testkit::semantics::{rotate_secret_request, step_lines};
 use testkit::GeneratedWorld;
 
@@ -220,22 +221,12 @@ async fn set_secret_reads_nothing_and_says_so() {
         .create_secret("quiet", &json!({"k": "v", "rotation": {"k": "uuid"}}))
         .await;
     // Stage the rotation, run createSecret by hand, then count setSecret's calls.
-    world.emulator.set_rotation_steps(&[]).await;
-    world.rotate(&secret).await.expect("staging");
-    let token = world
-        .version_with(&secret, "AWSPENDING")
-        .await
-        .expect("a pending version");
-    let step = |name: &str| json!({"SecretId": secret, "ClientRequestToken": token, "Step": name});
-    world
-        .lambda
-        .invoke(&step("createSecret"))
+    let token = stage(&world, &secret).await;
+    step(&world, &secret, &token, "createSecret")
         .await
         .expect("createSecret");
     world.emulator.reset_calls().await;
-    world
-        .lambda
-        .invoke(&step("setSecret"))
+    step(&world, &secret, &token, "setSecret")
         .await
         .expect("setSecret");
     let calls = world.emulator.calls().await;
@@ -253,9 +244,7 @@ async fn set_secret_reads_nothing_and_says_so() {
         "{set}"
     );
     for name in ["testSecret", "finishSecret"] {
-        world
-            .lambda
-            .invoke(&step(name))
+        step(&world, &secret, &token, name)
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
