@@ -3,7 +3,7 @@
 //! the secret); testSecret checks the pending value against its
 //! description; finishSecret only moves the labels.
 
-use crate::description::{Kind, WEAK_BITS};
+use crate::description::WEAK_BITS;
 use crate::secret::GeneratedSecret;
 use crate::values::{self, Generated};
 use password::PasswordPolicy;
@@ -80,23 +80,19 @@ impl Backend for GeneratedBackend {
                     let generated = values::generate(&spec.kind, &mut rng).map_err(|e| {
                         BackendError::field(format!("rotation.{}", spec.field), e.0)
                     })?;
-                    match (generated, &spec.kind) {
-                        (Generated::One(value), _) => {
+                    match (generated, spec.kind.public_key_field()) {
+                        (Generated::One(value), None) => {
                             object.insert(spec.field.clone(), Value::String(value.to_string()));
                         }
-                        (
-                            Generated::KeyPair { private, public },
-                            Kind::SshEd25519 {
-                                public_key_field, ..
-                            },
-                        ) => {
+                        (Generated::KeyPair { private, public }, Some(public_key_field)) => {
                             object.insert(spec.field.clone(), Value::String(private.to_string()));
-                            object.insert(public_key_field.clone(), Value::String(public));
+                            object.insert(public_key_field.to_owned(), Value::String(public));
                         }
-                        (Generated::KeyPair { .. }, _) => {
+                        _ => {
                             return Err(BackendError::Internal(format!(
-                                "a key pair was made for field `{}`, which is no key pair",
-                                spec.field
+                                "field `{}`: a {} entry made a value of another shape",
+                                spec.field,
+                                spec.kind.type_name()
                             )))
                         }
                     }
@@ -141,11 +137,9 @@ impl Backend for GeneratedBackend {
                         }
                     };
                     let value = string(&spec.field)?;
-                    let public = match &spec.kind {
-                        Kind::SshEd25519 {
-                            public_key_field, ..
-                        } => Some(string(public_key_field)?),
-                        _ => None,
+                    let public = match spec.kind.public_key_field() {
+                        Some(field) => Some(string(field)?),
+                        None => None,
                     };
                     values::check(&spec.kind, value, public).map_err(|e| {
                         BackendError::field(

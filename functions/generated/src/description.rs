@@ -32,7 +32,14 @@ pub const MAX_COMMENT: usize = 256;
 /// (NIST SP 800-131A's minimum security strength).
 pub const WEAK_BITS: f64 = 112.0;
 /// The types, by the names entries use.
-pub const TYPES: &[&str] = &["password", "bytes", "uuid", "ssh-ed25519"];
+pub const TYPES: &[&str] = &[
+    "password",
+    "bytes",
+    "uuid",
+    "ssh-ed25519",
+    "ed25519",
+    "ecdsa-p256",
+];
 
 /// How random bytes are written as text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +60,15 @@ impl Encoding {
         ("base64", Encoding::Base64),
         ("base64url", Encoding::Base64Url),
     ];
+}
+
+/// The algorithm of a PEM key pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    /// Ed25519 (RFC 8032), for EdDSA JWTs (`ed25519`).
+    Ed25519,
+    /// ECDSA on NIST P-256, for ES256 JWTs (`ecdsa-p256`).
+    EcdsaP256,
 }
 
 /// What one field gets.
@@ -77,6 +93,15 @@ pub enum Kind {
     },
     /// A random (version 4) UUID, hyphenated lower case.
     Uuid,
+    /// A key pair for signing (JWTs, webhooks): the private key as PKCS#8
+    /// PEM (`PRIVATE KEY`) in the field, the public key as
+    /// SubjectPublicKeyInfo PEM (`PUBLIC KEY`) in `public_key_field`.
+    PemKeyPair {
+        /// Ed25519 (EdDSA) or ECDSA on P-256 (ES256).
+        algorithm: KeyAlgorithm,
+        /// Where the public key goes (default `<field>_public`).
+        public_key_field: String,
+    },
     /// An Ed25519 key pair: the private key in OpenSSH format in the field,
     /// the public key in `authorized_keys` format in `public_key_field`.
     SshEd25519 {
@@ -99,6 +124,7 @@ impl Kind {
             Kind::Bytes { length, .. } => *length as f64 * 8.0,
             Kind::Uuid => 122.0,
             Kind::SshEd25519 { .. } => 256.0,
+            Kind::PemKeyPair { .. } => 256.0,
         }
     }
 
@@ -109,6 +135,27 @@ impl Kind {
             Kind::Bytes { .. } => "bytes",
             Kind::Uuid => "uuid",
             Kind::SshEd25519 { .. } => "ssh-ed25519",
+            Kind::PemKeyPair {
+                algorithm: KeyAlgorithm::Ed25519,
+                ..
+            } => "ed25519",
+            Kind::PemKeyPair {
+                algorithm: KeyAlgorithm::EcdsaP256,
+                ..
+            } => "ecdsa-p256",
+        }
+    }
+
+    /// The field a key pair's public half goes in.
+    pub fn public_key_field(&self) -> Option<&str> {
+        match self {
+            Kind::SshEd25519 {
+                public_key_field, ..
+            }
+            | Kind::PemKeyPair {
+                public_key_field, ..
+            } => Some(public_key_field),
+            _ => None,
         }
     }
 }
@@ -125,12 +172,9 @@ pub struct FieldSpec {
 impl FieldSpec {
     /// Every field this entry writes (a key pair writes two).
     pub fn fields(&self) -> Vec<&str> {
-        match &self.kind {
-            Kind::SshEd25519 {
-                public_key_field, ..
-            } => vec![self.field.as_str(), public_key_field.as_str()],
-            _ => vec![self.field.as_str()],
-        }
+        let mut fields = vec![self.field.as_str()];
+        fields.extend(self.kind.public_key_field());
+        fields
     }
 }
 
@@ -199,6 +243,7 @@ fn options_of(type_name: &str) -> &'static [&'static str] {
         ],
         "bytes" => &["length", "encoding", "prefix"],
         "ssh-ed25519" => &["public_key_field", "comment"],
+        "ed25519" | "ecdsa-p256" => &["public_key_field"],
         _ => &[],
     }
 }
@@ -320,6 +365,16 @@ fn parse_entry(
             }
         }
         "uuid" => Kind::Uuid,
+        "ed25519" | "ecdsa-p256" => Kind::PemKeyPair {
+            algorithm: if type_name == "ed25519" {
+                KeyAlgorithm::Ed25519
+            } else {
+                KeyAlgorithm::EcdsaP256
+            },
+            public_key_field: opts
+                .string("public_key_field", 256)?
+                .unwrap_or_else(|| format!("{field}_public")),
+        },
         _ => Kind::SshEd25519 {
             public_key_field: opts
                 .string("public_key_field", 256)?
@@ -405,7 +460,7 @@ mod tests {
             ..PasswordPolicy::default()
         };
         let specs = parse(
-            &json!({"a": "password", "b": "bytes", "c": "uuid", "d": "ssh-ed25519"}),
+            &json!({"a": "password", "b": "bytes", "c": "uuid", "d": "ssh-ed25519", "e": "ecdsa-p256"}),
             &defaults,
         )
         .unwrap();
@@ -433,6 +488,13 @@ mod tests {
             }
         );
         assert_eq!(specs[3].fields(), vec!["d", "d_public"]);
+        assert_eq!(
+            specs[4].kind,
+            Kind::PemKeyPair {
+                algorithm: KeyAlgorithm::EcdsaP256,
+                public_key_field: "e_public".into()
+            }
+        );
     }
 
     #[test]

@@ -2,12 +2,20 @@
 //! Everything random comes from the caller's CSPRNG (the operating
 //! system's in the function, a seeded one in property tests).
 
-use crate::description::{Encoding, Kind};
+use crate::description::{Encoding, KeyAlgorithm, Kind};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use pkcs8::PrivateKeyInfo;
 use rand::CryptoRng;
-use ring::signature::{Ed25519KeyPair, KeyPair as _, UnparsedPublicKey, ED25519};
+use ring::rand::SystemRandom;
+use ring::signature::{
+    EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey, ECDSA_P256_SHA256_ASN1,
+    ECDSA_P256_SHA256_ASN1_SIGNING, ED25519,
+};
 use secrecy::ExposeSecret;
+use spki::der::asn1::{AnyRef, BitStringRef, OctetStringRef};
+use spki::der::{pem, Encode as _, EncodePem as _};
+use spki::{AlgorithmIdentifierRef, ObjectIdentifier, SubjectPublicKeyInfoRef};
 use ssh_key::private::{Ed25519Keypair, Ed25519PrivateKey, KeypairData};
 use ssh_key::public::{Ed25519PublicKey, KeyData};
 use ssh_key::{LineEnding, PrivateKey, PublicKey};
@@ -77,6 +85,7 @@ pub fn generate<R: CryptoRng + ?Sized>(kind: &Kind, rng: &mut R) -> Result<Gener
                 uuid.hyphenated().to_string(),
             )))
         }
+        Kind::PemKeyPair { algorithm, .. } => pem_key_pair(*algorithm, rng),
         Kind::SshEd25519 { comment, .. } => {
             let mut seed = Zeroizing::new([0u8; 32]);
             rng.fill_bytes(seed.as_mut());
@@ -110,6 +119,159 @@ fn public_half(seed: &[u8; 32]) -> Result<[u8; 32], ValueError> {
         .as_ref()
         .try_into()
         .map_err(|_| mismatch("the Ed25519 public key is not 32 bytes"))
+}
+
+/// The SubjectPublicKeyInfo algorithm of a key: Ed25519 (RFC 8410), or
+/// id-ecPublicKey on prime256v1 (RFC 5480).
+const ED25519_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+const EC_PUBLIC_KEY_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const P256_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+
+/// A new key pair as PEM: `PRIVATE KEY` (PKCS#8 v1, RFC 5208/8410, which
+/// every library reads; ring's own Ed25519 document is v2, which Python's
+/// `cryptography` refuses) and `PUBLIC KEY`. An Ed25519 seed comes from
+/// `rng`; a P-256 key from ring's generator, which draws from the operating
+/// system's CSPRNG itself.
+fn pem_key_pair<R: CryptoRng + ?Sized>(
+    algorithm: KeyAlgorithm,
+    rng: &mut R,
+) -> Result<Generated, ValueError> {
+    let pkcs8: Zeroizing<Vec<u8>> = match algorithm {
+        KeyAlgorithm::Ed25519 => {
+            let mut seed = Zeroizing::new([0u8; 32]);
+            rng.fill_bytes(seed.as_mut());
+            // RFC 8410: the private key is an OCTET STRING holding the seed.
+            let inner = Zeroizing::new(
+                OctetStringRef::new(seed.as_ref())
+                    .and_then(|octets| octets.to_der())
+                    .map_err(|e| mismatch(format!("could not encode the private key: {e}")))?,
+            );
+            let info = PrivateKeyInfo::new(algorithm_identifier(algorithm), &inner);
+            Zeroizing::new(
+                info.to_der()
+                    .map_err(|e| mismatch(format!("could not encode the private key: {e}")))?,
+            )
+        }
+        KeyAlgorithm::EcdsaP256 => Zeroizing::new(
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new())
+                .map_err(|_| mismatch("the operating system's random source failed"))?
+                .as_ref()
+                .to_vec(),
+        ),
+    };
+    let public = public_of_pkcs8(algorithm, &pkcs8)?;
+    let private = pem::encode_string("PRIVATE KEY", pem::LineEnding::LF, &pkcs8)
+        .map_err(|e| mismatch(format!("could not write the private key as PEM: {e}")))?;
+    Ok(Generated::KeyPair {
+        private: Zeroizing::new(private),
+        public: spki_pem(algorithm, &public)?,
+    })
+}
+
+/// The public key (raw: 32 bytes, or the 65-byte uncompressed point) of a
+/// PKCS#8 document, which ring checks in full.
+fn public_of_pkcs8(algorithm: KeyAlgorithm, pkcs8: &[u8]) -> Result<Vec<u8>, ValueError> {
+    let refused = |_| mismatch("the private key is not a valid PKCS#8 key of its type");
+    Ok(match algorithm {
+        KeyAlgorithm::Ed25519 => Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
+            .map_err(refused)?
+            .public_key()
+            .as_ref()
+            .to_vec(),
+        KeyAlgorithm::EcdsaP256 => {
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8, &SystemRandom::new())
+                .map_err(refused)?
+                .public_key()
+                .as_ref()
+                .to_vec()
+        }
+    })
+}
+
+/// A raw public key as SubjectPublicKeyInfo PEM.
+fn spki_pem(algorithm: KeyAlgorithm, public: &[u8]) -> Result<String, ValueError> {
+    let info = SubjectPublicKeyInfoRef {
+        algorithm: algorithm_identifier(algorithm),
+        subject_public_key: BitStringRef::from_bytes(public)
+            .map_err(|e| mismatch(format!("could not encode the public key: {e}")))?,
+    };
+    info.to_pem(pem::LineEnding::LF)
+        .map_err(|e| mismatch(format!("could not write the public key as PEM: {e}")))
+}
+
+fn algorithm_identifier(algorithm: KeyAlgorithm) -> AlgorithmIdentifierRef<'static> {
+    match algorithm {
+        KeyAlgorithm::Ed25519 => AlgorithmIdentifierRef {
+            oid: ED25519_OID,
+            parameters: None,
+        },
+        KeyAlgorithm::EcdsaP256 => AlgorithmIdentifierRef {
+            oid: EC_PUBLIC_KEY_OID,
+            parameters: Some(AnyRef::from(&P256_OID)),
+        },
+    }
+}
+
+/// The private PEM is a valid PKCS#8 key of the algorithm, the public PEM a
+/// SubjectPublicKeyInfo of the same key, and a signature by one verifies
+/// with the other.
+fn check_pem_key_pair(
+    algorithm: KeyAlgorithm,
+    private: &str,
+    public: Option<&str>,
+) -> Result<(), ValueError> {
+    let (label, pkcs8) =
+        pem::decode_vec(private.as_bytes()).map_err(|_| mismatch("it is not a PEM private key"))?;
+    let pkcs8 = Zeroizing::new(pkcs8);
+    if label != "PRIVATE KEY" {
+        return Err(mismatch(format!(
+            "its PEM label is {label:?}, not \"PRIVATE KEY\" (PKCS#8)"
+        )));
+    }
+    let key = public_of_pkcs8(algorithm, &pkcs8)?;
+    let public = public.ok_or_else(|| mismatch("its public key field is missing"))?;
+    let (label, der) =
+        pem::decode_vec(public.as_bytes()).map_err(|_| mismatch("its public key is not PEM"))?;
+    if label != "PUBLIC KEY" {
+        return Err(mismatch(format!(
+            "its public key's PEM label is {label:?}, not \"PUBLIC KEY\""
+        )));
+    }
+    let info = SubjectPublicKeyInfoRef::try_from(der.as_slice())
+        .map_err(|_| mismatch("its public key is not a SubjectPublicKeyInfo"))?;
+    if info.algorithm != algorithm_identifier(algorithm) {
+        return Err(mismatch("its public key is of another algorithm"));
+    }
+    if info.subject_public_key.as_bytes() != Some(key.as_slice()) {
+        return Err(mismatch("the public key is not the private key's"));
+    }
+    let message = b"rotate-generated key pair check";
+    let (signature, verification): (Vec<u8>, &dyn ring::signature::VerificationAlgorithm) =
+        match algorithm {
+            KeyAlgorithm::Ed25519 => (
+                Ed25519KeyPair::from_pkcs8_maybe_unchecked(&pkcs8)
+                    .map_err(|_| mismatch("the private key cannot sign"))?
+                    .sign(message)
+                    .as_ref()
+                    .to_vec(),
+                &ED25519,
+            ),
+            KeyAlgorithm::EcdsaP256 => {
+                let rng = SystemRandom::new();
+                let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8, &rng)
+                    .map_err(|_| mismatch("the private key cannot sign"))?;
+                (
+                    pair.sign(&rng, message)
+                        .map_err(|_| mismatch("the private key cannot sign"))?
+                        .as_ref()
+                        .to_vec(),
+                    &ECDSA_P256_SHA256_ASN1,
+                )
+            }
+        };
+    UnparsedPublicKey::new(verification, &key)
+        .verify(message, &signature)
+        .map_err(|_| mismatch("a signature by the private key does not verify with the public key"))
 }
 
 /// Writes `bytes` in `encoding`.
@@ -172,6 +334,7 @@ pub fn check(kind: &Kind, value: &str, public: Option<&str>) -> Result<(), Value
             Ok(())
         }
         Kind::SshEd25519 { .. } => check_key_pair(value, public),
+        Kind::PemKeyPair { algorithm, .. } => check_pem_key_pair(*algorithm, value, public),
     }
 }
 
@@ -301,6 +464,30 @@ mod tests {
                 panic!("a key pair");
             };
             prop_assert!(check(&kind, &private, Some(&other)).is_err());
+        }
+
+        /// PEM key pairs: PKCS#8 and SubjectPublicKeyInfo of one key; another
+        /// pair's public half is refused.
+        #[test]
+        fn pem_key_pairs_halves_match(ed25519: bool, seed: u64) {
+            let algorithm = if ed25519 { KeyAlgorithm::Ed25519 } else { KeyAlgorithm::EcdsaP256 };
+            let kind = Kind::PemKeyPair { algorithm, public_key_field: "k_public".into() };
+            let pair = |kind: &Kind, seed: u64| match generate(kind, &mut rng(seed)).unwrap() {
+                Generated::KeyPair { private, public } => (private, public),
+                Generated::One(_) => panic!("a key pair"),
+            };
+            let (private, public) = pair(&kind, seed);
+            prop_assert!(private.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+            prop_assert!(public.starts_with("-----BEGIN PUBLIC KEY-----\n"));
+            prop_assert_eq!(check(&kind, &private, Some(&public)), Ok(()));
+            let (_, other) = pair(&kind, seed.wrapping_add(1));
+            prop_assert!(check(&kind, &private, Some(&other)).is_err());
+            // The other algorithm's check refuses it.
+            let swapped = Kind::PemKeyPair {
+                algorithm: if ed25519 { KeyAlgorithm::EcdsaP256 } else { KeyAlgorithm::Ed25519 },
+                public_key_field: "k_public".into(),
+            };
+            prop_assert!(check(&swapped, &private, Some(&public)).is_err());
         }
 
         /// Two draws never repeat (256 bits of randomness and more).

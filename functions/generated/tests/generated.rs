@@ -24,13 +24,17 @@ fn every_type() -> Value {
         "request_id": "initial-id",
         "deploy_key": "initial-private",
         "deploy_key_public": "initial-public",
+        "jwt_eddsa": "initial-private",
+        "jwt_es256": "initial-private",
         "rotation": {
             "api_token": {"type": "password", "length": 40, "exclude_punctuation": true, "prefix": "tk_"},
             "signing_key": {"type": "bytes", "length": 32, "encoding": "base64"},
             "webhook_secret": {"type": "bytes", "length": 24, "encoding": "hex", "prefix": "whsec_"},
             "session_key": {"type": "bytes", "length": 64, "encoding": "base64url"},
             "request_id": "uuid",
-            "deploy_key": {"type": "ssh-ed25519", "comment": "deploy@ci"}
+            "deploy_key": {"type": "ssh-ed25519", "comment": "deploy@ci"},
+            "jwt_eddsa": "ed25519",
+            "jwt_es256": {"type": "ecdsa-p256", "public_key_field": "jwt_es256_verify"}
         }
     })
 }
@@ -70,9 +74,46 @@ fn ssh_keygen_public(private: &str) -> String {
         .to_owned()
 }
 
+/// The SubjectPublicKeyInfo PEM that Python's `cryptography` (in the test
+/// virtualenv, as moto's dependency) derives from a PKCS#8 private key,
+/// and the key's kind there (`ed25519`, `ec:<curve>`).
+fn cryptography_public(private: &str) -> (String, String) {
+    let script = "import sys\n\
+from cryptography.hazmat.primitives import serialization as s\n\
+key = s.load_pem_private_key(sys.stdin.buffer.read(), password=None)\n\
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519\n\
+if isinstance(key, ed25519.Ed25519PrivateKey): print('ed25519')\n\
+elif isinstance(key, ec.EllipticCurvePrivateKey): print('ec:' + key.curve.name)\n\
+else: print(type(key).__name__)\n\
+sys.stdout.write(key.public_key().public_bytes(s.Encoding.PEM, s.PublicFormat.SubjectPublicKeyInfo).decode())\n";
+    let mut child = Command::new(testkit::tools::venv_program("python"))
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the test virtualenv's python (scripts/setup makes it)");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(private.as_bytes())
+        .expect("writing the key");
+    let out = child.wait_with_output().expect("python");
+    assert!(
+        out.status.success(),
+        "cryptography refused the private key: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let (kind, public) = text.split_once('\n').expect("two parts");
+    (kind.to_owned(), public.trim().to_owned())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_type_is_generated_and_other_fields_are_kept() {
-    let world = GeneratedWorld::start(FUNCTION).await;
+    let world = GeneratedWorld::start_with_env(FUNCTION, &[("RUST_LOG", "trace")]).await;
     let original = every_type();
     let secret = world.create_secret("every-type", &original).await;
     world.rotate(&secret).await.expect("rotation");
@@ -126,6 +167,21 @@ async fn every_type_is_generated_and_other_fields_are_kept() {
     };
     assert_eq!(key_of(&derived), key_of(public));
 
+    // Python's cryptography reads the PKCS#8 keys and derives the stored public halves.
+    for (field, public_field, expected_type) in [
+        ("jwt_eddsa", "jwt_eddsa_public", "ed25519"),
+        ("jwt_es256", "jwt_es256_verify", "ec:secp256r1"),
+    ] {
+        let private = text(&new, field);
+        assert!(
+            private.starts_with("-----BEGIN PRIVATE KEY-----"),
+            "{field}"
+        );
+        let (kind, derived) = cryptography_public(private);
+        assert_eq!(kind, expected_type, "{field}");
+        assert_eq!(derived, text(&new, public_field).trim(), "{field}");
+    }
+
     // A second rotation changes every described field again.
     world.rotate(&secret).await.expect("second rotation");
     let newer = world.value(&secret, "AWSCURRENT").await;
@@ -137,6 +193,9 @@ async fn every_type_is_generated_and_other_fields_are_kept() {
         "request_id",
         "deploy_key",
         "deploy_key_public",
+        "jwt_eddsa",
+        "jwt_es256",
+        "jwt_es256_verify",
     ] {
         assert_ne!(newer[field], new[field], "field {field} did not change");
     }
@@ -150,6 +209,8 @@ async fn every_type_is_generated_and_other_fields_are_kept() {
             "webhook_secret",
             "session_key",
             "deploy_key",
+            "jwt_eddsa",
+            "jwt_es256",
         ] {
             assert!(
                 !log.contains(text(value, field)),
