@@ -3,7 +3,8 @@
 //!
 //! Each client opens a new connection in a loop with the credential the
 //! secret holds, read the way AWS's caching clients read it: `AWSCURRENT`,
-//! kept until a login fails, then read again. Every attempt is counted
+//! kept for a while ([`LoadOptions::cache_ttl`]) or until a login fails,
+//! then read again. Every attempt is counted
 //! against the rotation running when it started (or the one that just
 //! ended), with the failed logins and the longest stretch a client could
 //! not log in.
@@ -25,6 +26,12 @@ pub struct LoadOptions {
     /// Load before the first rotation and after each, counted with the
     /// rotation before it (default 300 ms).
     pub settle: Duration,
+    /// How long a client keeps the credential it read before reading it
+    /// again (default 100 ms). AWS's caching clients refresh every hour
+    /// and rotations are at least four hours apart, so a cached credential
+    /// is always younger than the last rotation; the harness compresses
+    /// both (rotations here are `settle` plus a rotation's time apart).
+    pub cache_ttl: Duration,
 }
 
 impl Default for LoadOptions {
@@ -33,6 +40,7 @@ impl Default for LoadOptions {
             clients: 20,
             rotations: 5,
             settle: Duration::from_millis(300),
+            cache_ttl: Duration::from_millis(100),
         }
     }
 }
@@ -82,7 +90,11 @@ impl DowntimeReport {
     /// The mean `RotateSecret` time.
     pub fn mean_rotation_time(&self) -> Duration {
         let n = self.rotations.len().max(1) as u32;
-        self.rotations.iter().map(|r| r.rotation_time).sum::<Duration>() / n
+        self.rotations
+            .iter()
+            .map(|r| r.rotation_time)
+            .sum::<Duration>()
+            / n
     }
     /// The figures as JSON, for the bench's output file.
     pub fn to_json(&self) -> serde_json::Value {
@@ -182,24 +194,25 @@ pub async fn run<D: TestServer>(
             .collect(),
     };
     let warm_up = options.rotations;
+    let ttl = options.cache_ttl;
     let slot = |index: usize| if index == usize::MAX { warm_up } else { index };
 
     let client = |_: usize| {
         let counters = &counters;
         async move {
-            let mut cached: Option<(String, String)> = None;
+            let mut cached: Option<(String, String, Instant)> = None;
             let mut outage: Option<(Instant, usize)> = None;
             while !counters.stop.load(Ordering::SeqCst) {
                 let (user, password) = match &cached {
-                    Some(credential) => credential.clone(),
-                    None => {
+                    Some((user, password, read)) if read.elapsed() < ttl => {
+                        (user.clone(), password.clone())
+                    }
+                    _ => {
                         let value = world.value(secret, "AWSCURRENT").await;
-                        let credential = (
-                            value["username"].as_str().unwrap_or_default().to_owned(),
-                            value["password"].as_str().unwrap_or_default().to_owned(),
-                        );
-                        cached = Some(credential.clone());
-                        credential
+                        let user = value["username"].as_str().unwrap_or_default().to_owned();
+                        let password = value["password"].as_str().unwrap_or_default().to_owned();
+                        cached = Some((user.clone(), password.clone(), Instant::now()));
+                        (user, password)
                     }
                 };
                 let index = slot(counters.rotation.load(Ordering::SeqCst));

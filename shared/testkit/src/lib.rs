@@ -31,6 +31,7 @@
 
 pub mod certs;
 pub mod conformance;
+pub mod downtime;
 pub mod emf;
 pub mod emulator;
 pub mod faults;

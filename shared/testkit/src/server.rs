@@ -318,6 +318,13 @@ pub trait TestServer: Sized + Send + Sync + 'static {
     /// Whether `user` logs in with `password` over verified TLS and runs a
     /// command that needs a session.
     fn can_login(&self, user: &str, password: &str) -> impl Future<Output = bool> + Send;
+    /// Creates an admin that may clone users, for the alternating-users
+    /// strategy (PostgreSQL: `CREATEROLE`; MySQL/MariaDB: every privilege
+    /// `WITH GRANT OPTION`, as an RDS master user); false when the server
+    /// has no such strategy (the default).
+    fn create_admin(&self, _name: &str, _password: &str) -> impl Future<Output = bool> + Send {
+        async { false }
+    }
     /// Whether the server's own administrator still logs in.
     fn admin_works(&self) -> impl Future<Output = bool> + Send;
     /// Whether `user` has logged in so far (a failed attempt is no login).
@@ -437,6 +444,18 @@ impl TestServer for EphemeralPostgres {
     async fn can_login(&self, user: &str, password: &str) -> bool {
         EphemeralPostgres::can_login(self, user, password).await
     }
+    async fn create_admin(&self, name: &str, password: &str) -> bool {
+        EphemeralPostgres::create_user(self, name, password).await;
+        self.admin()
+            .await
+            .batch_execute(&format!(
+                "ALTER ROLE {} CREATEROLE",
+                postgres_protocol::escape::escape_identifier(name)
+            ))
+            .await
+            .expect("ALTER ROLE … CREATEROLE");
+        true
+    }
     async fn admin_works(&self) -> bool {
         self.admin().await.simple_query("SELECT 1").await.is_ok()
     }
@@ -491,6 +510,15 @@ impl TestServer for EphemeralMariaDb {
     }
     async fn can_login(&self, user: &str, password: &str) -> bool {
         EphemeralMariaDb::can_login(self, user, password).await
+    }
+    async fn create_admin(&self, name: &str, password: &str) -> bool {
+        EphemeralMariaDb::create_user(self, name, password).await;
+        self.execute(&format!(
+            "GRANT ALL PRIVILEGES ON *.* TO {} WITH GRANT OPTION",
+            crate::mariadb::account(name)
+        ))
+        .await;
+        true
     }
     async fn admin_works(&self) -> bool {
         !self.query("SELECT 1").await.is_empty()

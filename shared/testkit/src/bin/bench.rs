@@ -32,6 +32,57 @@ struct Args {
     /// Where to write the JSON figures.
     #[arg(long, default_value = "bench-results.json")]
     json: PathBuf,
+    /// Measure what rotations cost the applications instead: clients log
+    /// in in a loop while rotations run, per function and strategy
+    /// (`testkit::downtime`).
+    #[arg(long)]
+    downtime: bool,
+    /// Downtime: clients logging in concurrently.
+    #[arg(long, default_value_t = 20)]
+    clients: usize,
+    /// Downtime: rotations under load per function and strategy.
+    #[arg(long, default_value_t = 10)]
+    load_rotations: usize,
+}
+
+/// Measures what `function`'s rotations cost the applications, per strategy
+/// the server has.
+async fn downtime_function<D: TestServer>(function: &str, args: &Args) -> Vec<Value> {
+    use testkit::downtime::{prepare, run, LoadOptions, Strategy};
+    let options = LoadOptions {
+        clients: args.clients,
+        rotations: args.load_rotations,
+        ..LoadOptions::default()
+    };
+    let mut rows = Vec::new();
+    for strategy in Strategy::ALL {
+        let world = World::<D>::start(function).await;
+        let Some(secret) = prepare(&world, strategy).await else {
+            continue;
+        };
+        eprintln!(
+            "[{function}] {}: {} rotations, {} clients",
+            strategy.name(),
+            options.rotations,
+            options.clients
+        );
+        let report = run(&world, &secret, &options).await;
+        let mut row = report.to_json();
+        row["function"] = json!(function);
+        row["strategy"] = json!(strategy.name());
+        row["clients"] = json!(options.clients);
+        println!(
+            "| {function} | {} | {} | {} | {:.1} | {:.0} ms | {:.0} ms |",
+            strategy.name(),
+            report.attempts(),
+            report.failed(),
+            report.failed() as f64 / report.rotations.len().max(1) as f64,
+            report.longest_outage().as_secs_f64() * 1000.0,
+            report.mean_rotation_time().as_secs_f64() * 1000.0,
+        );
+        rows.push(row);
+    }
+    rows
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -304,6 +355,34 @@ async fn main() {
             eprintln!("no function {name:?} in functions/");
             std::process::exit(2);
         }
+    }
+    if args.downtime {
+        println!("| function | strategy | logins attempted | failed logins | failed per rotation | longest outage | rotation time (mean) |");
+        println!("|---|---|---|---|---|---|---|");
+        let mut rows = Vec::new();
+        for function in functions
+            .iter()
+            .filter(|f| args.functions.is_empty() || args.functions.contains(&f.binary))
+        {
+            let binary = function.binary.as_str();
+            match testkit::with_server!(
+                function.test_server.as_str(),
+                downtime_function(binary, &args)
+            ) {
+                Some(found) => rows.extend(found),
+                None => {
+                    eprintln!("{binary}: no test server {:?}", function.test_server);
+                    std::process::exit(2);
+                }
+            }
+        }
+        std::fs::write(
+            &args.json,
+            serde_json::to_string_pretty(&json!({"downtime": rows})).unwrap_or_default(),
+        )
+        .unwrap_or_else(|e| panic!("writing {}: {e}", args.json.display()));
+        println!("\nJSON: {}", args.json.display());
+        return;
     }
     for function in functions
         .iter()
