@@ -17,6 +17,11 @@ fn light() -> LoadOptions {
 
 fn assert_seamless(what: &str, report: &DowntimeReport) {
     assert_eq!(report.rotations.len(), 3, "{what}: {report:?}");
+    assert_eq!(
+        report.set_to_finish.len(),
+        3,
+        "{what}: one setSecret-to-finishSecret window per rotation: {report:?}"
+    );
     assert!(
         report.warm_up_attempts > 0 && report.warm_up_failed == 0,
         "{what}: the clients could not log in before any rotation: {report:?}"

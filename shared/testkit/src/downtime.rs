@@ -68,6 +68,11 @@ pub struct DowntimeReport {
     pub warm_up_attempts: u64,
     /// Logins refused before the first rotation.
     pub warm_up_failed: u64,
+    /// For each rotation, the time from setSecret's answer to
+    /// finishSecret's (from the runtime's invocation records): the window
+    /// in which a single-user server has the new password and the secret's
+    /// `AWSCURRENT` still the old one.
+    pub set_to_finish: Vec<Duration>,
 }
 
 impl DowntimeReport {
@@ -96,6 +101,11 @@ impl DowntimeReport {
             .sum::<Duration>()
             / n
     }
+    /// The mean of [`DowntimeReport::set_to_finish`].
+    pub fn mean_set_to_finish(&self) -> Duration {
+        let n = self.set_to_finish.len().max(1) as u32;
+        self.set_to_finish.iter().sum::<Duration>() / n
+    }
     /// The figures as JSON, for the bench's output file.
     pub fn to_json(&self) -> serde_json::Value {
         json!({
@@ -106,6 +116,7 @@ impl DowntimeReport {
             "longest_outage_ms": self.longest_outage().as_secs_f64() * 1000.0,
             "mean_rotation_ms": self.mean_rotation_time().as_secs_f64() * 1000.0,
             "warm_up_failed": self.warm_up_failed,
+            "mean_set_to_finish_ms": self.mean_set_to_finish().as_secs_f64() * 1000.0,
         })
     }
 }
@@ -268,5 +279,39 @@ pub async fn run<D: TestServer>(
         rotations: loads,
         warm_up_attempts: warm.attempts,
         warm_up_failed: warm.failed,
+        set_to_finish: set_to_finish(world).await,
     }
+}
+
+/// From setSecret's answer to the next finishSecret's, for each rotation.
+async fn set_to_finish<D: TestServer>(world: &World<D>) -> Vec<Duration> {
+    let answered: std::collections::HashMap<String, u64> = world
+        .lambda
+        .invocations()
+        .await
+        .into_iter()
+        .filter_map(|i| Some((i.request_id, i.answered_ms?)))
+        .collect();
+    let mut steps: Vec<(u64, String)> = crate::semantics::step_lines(world)
+        .into_iter()
+        .filter_map(|line| {
+            let at = *answered.get(line["request_id"].as_str()?)?;
+            Some((at, line["step"].as_str()?.to_owned()))
+        })
+        .collect();
+    steps.sort();
+    let mut windows = Vec::new();
+    let mut set_at = None;
+    for (at, step) in steps {
+        match step.as_str() {
+            "setSecret" => set_at = Some(at),
+            "finishSecret" => {
+                if let Some(set) = set_at.take() {
+                    windows.push(Duration::from_millis(at.saturating_sub(set)));
+                }
+            }
+            _ => {}
+        }
+    }
+    windows
 }

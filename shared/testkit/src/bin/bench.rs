@@ -72,12 +72,13 @@ async fn downtime_function<D: TestServer>(function: &str, args: &Args) -> Vec<Va
         row["strategy"] = json!(strategy.name());
         row["clients"] = json!(options.clients);
         println!(
-            "| {function} | {} | {} | {} | {:.1} | {:.0} ms | {:.0} ms |",
+            "| {function} | {} | {} | {} | {:.1} | {:.0} ms | {:.0} ms | {:.0} ms |",
             strategy.name(),
             report.attempts(),
             report.failed(),
             report.failed() as f64 / report.rotations.len().max(1) as f64,
             report.longest_outage().as_secs_f64() * 1000.0,
+            report.mean_set_to_finish().as_secs_f64() * 1000.0,
             report.mean_rotation_time().as_secs_f64() * 1000.0,
         );
         rows.push(row);
@@ -357,8 +358,8 @@ async fn main() {
         }
     }
     if args.downtime {
-        println!("| function | strategy | logins attempted | failed logins | failed per rotation | longest outage | rotation time (mean) |");
-        println!("|---|---|---|---|---|---|---|");
+        println!("| function | strategy | logins attempted | failed logins | failed per rotation | longest outage | setSecret to finishSecret (mean) | rotation time (mean) |");
+        println!("|---|---|---|---|---|---|---|---|");
         let mut rows = Vec::new();
         for function in functions
             .iter()
