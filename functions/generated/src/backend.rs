@@ -123,7 +123,7 @@ impl Backend for GeneratedBackend {
                 self.policy.check(value.expose_secret()).map_err(|e| {
                     BackendError::operation(
                         "checking the plain-string value against the password policy",
-                        format!(": {e}"),
+                        e.to_string(),
                     )
                 })
             }

@@ -346,6 +346,19 @@ async fn rotate_immediately_false_tests_the_current_value_against_its_descriptio
         "{error}"
     );
     assert_eq!(world.stages(&secret).await, before, "nothing may change");
+
+    // A plain-string value is checked against the password policy.
+    let plain = world
+        .create_secret("plain-hand-made", &Value::String("tiny-Value".into()))
+        .await;
+    let error = rotate_secret_request(&world, &plain, None, false)
+        .await
+        .expect_err("10 characters where the policy asks for 32");
+    assert!(
+        error.contains("checking the plain-string value against the password policy failed: it has 10 characters where the policy asks for 32"),
+        "{error}"
+    );
+    assert!(!error.contains("tiny-Value"), "the value leaked: {error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
