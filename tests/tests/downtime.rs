@@ -7,10 +7,15 @@
 use testkit::downtime::{prepare, run, DowntimeReport, LoadOptions, Strategy};
 use testkit::{MariaDbWorld, PostgresWorld, RedisWorld};
 
+/// Light load. The settle time after each rotation is long (1 s) so that
+/// every client reads the secret again before the next rotation even when
+/// the machine is busy with the rest of the suite: a client that did not
+/// would hold a credential two rotations old, which no strategy promises.
 fn light() -> LoadOptions {
     LoadOptions {
         clients: 4,
         rotations: 3,
+        settle: std::time::Duration::from_secs(1),
         ..LoadOptions::default()
     }
 }

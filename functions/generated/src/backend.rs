@@ -64,7 +64,12 @@ impl Backend for GeneratedBackend {
                 Ok(GeneratedSecret::Plain(self.policy.generate_with(&mut rng)?))
             }
             GeneratedSecret::Described { object, specs } => {
-                let mut object = object.clone();
+                // A secret from the start, so that every value in it is
+                // zeroised on drop, on an error too.
+                let mut pending = GeneratedSecret::Described {
+                    object: object.clone(),
+                    specs: specs.clone(),
+                };
                 for spec in specs {
                     let bits = spec.kind.entropy_bits();
                     if bits < WEAK_BITS {
@@ -82,11 +87,11 @@ impl Backend for GeneratedBackend {
                     })?;
                     match (generated, spec.kind.public_key_field()) {
                         (Generated::One(value), None) => {
-                            object.insert(spec.field.clone(), Value::String(value.to_string()));
+                            pending.put(&spec.field, value.to_string())?;
                         }
                         (Generated::KeyPair { private, public }, Some(public_key_field)) => {
-                            object.insert(spec.field.clone(), Value::String(private.to_string()));
-                            object.insert(public_key_field.to_owned(), Value::String(public));
+                            pending.put(&spec.field, private.to_string())?;
+                            pending.put(public_key_field, public)?;
                         }
                         _ => {
                             return Err(BackendError::Internal(format!(
@@ -97,10 +102,7 @@ impl Backend for GeneratedBackend {
                         }
                     }
                 }
-                Ok(GeneratedSecret::Described {
-                    object,
-                    specs: specs.clone(),
-                })
+                Ok(pending)
             }
         }
     }

@@ -86,6 +86,23 @@ impl GeneratedSecret {
         }
     }
 
+    /// Sets `field` of a described secret to `value`, overwriting the
+    /// memory of the value it replaces. A plain secret has no fields: the
+    /// call is refused.
+    pub fn put(&mut self, field: &str, value: String) -> Result<(), BackendError> {
+        match self {
+            GeneratedSecret::Described { object, .. } => {
+                if let Some(mut old) = object.insert(field.to_owned(), Value::String(value)) {
+                    zeroize_strings(&mut old);
+                }
+                Ok(())
+            }
+            GeneratedSecret::Plain(_) => Err(BackendError::Internal(format!(
+                "field `{field}` set on a plain-string secret"
+            ))),
+        }
+    }
+
     /// The text to store.
     pub fn serialize(&self) -> Result<SecretString, BackendError> {
         match self {
