@@ -5,7 +5,7 @@
 //! --downtime` measures every function and strategy under the full load.
 
 use testkit::downtime::{prepare, run, DowntimeReport, LoadOptions, Strategy};
-use testkit::{MariaDbWorld, PostgresWorld, RedisWorld};
+use testkit::{MariaDbWorld, PostgresWorld, RedisWorld, TestServer, World};
 
 /// Light load. The settle time after each rotation is long (1 s) so that
 /// every client reads the secret again before the next rotation even when
@@ -47,35 +47,34 @@ fn assert_seamless(what: &str, report: &DowntimeReport) {
     );
 }
 
+/// Runs the light load on `world` with `strategy` and asserts no login failed.
+async fn assert_strategy_is_seamless<D: TestServer>(world: &World<D>, strategy: Strategy) {
+    let what = format!("{}, {}", world.lambda.name, strategy.name());
+    let secret = prepare(world, strategy)
+        .await
+        .unwrap_or_else(|| panic!("{what}: the server has no such strategy"));
+    let report = run(world, &secret, &light()).await;
+    assert_seamless(&what, &report);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_alternating_users_lose_no_login() {
     let world = PostgresWorld::start("rotate-postgres").await;
-    let secret = prepare(&world, Strategy::AlternatingUsers)
-        .await
-        .expect("PostgreSQL has alternating users");
-    let report = run(&world, &secret, &light()).await;
-    assert_seamless("rotate-postgres, alternating users", &report);
+    assert_strategy_is_seamless(&world, Strategy::AlternatingUsers).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_alternating_users_lose_no_login() {
     let world = MariaDbWorld::start("rotate-mysql").await;
-    let secret = prepare(&world, Strategy::AlternatingUsers)
-        .await
-        .expect("MariaDB has alternating users");
-    let report = run(&world, &secret, &light()).await;
-    assert_seamless("rotate-mysql, alternating users", &report);
+    assert_strategy_is_seamless(&world, Strategy::AlternatingUsers).await;
 }
 
+/// Redis: single user, with the two passwords it keeps; it has no
+/// alternating users.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_two_passwords_lose_no_login() {
     let world = RedisWorld::start("rotate-redis").await;
-    let secret = prepare(&world, Strategy::SingleUser)
-        .await
-        .expect("a Redis user");
-    let report = run(&world, &secret, &light()).await;
-    assert_seamless("rotate-redis, single user with two passwords", &report);
-    // Redis has no alternating users.
+    assert_strategy_is_seamless(&world, Strategy::SingleUser).await;
     let world = RedisWorld::start("rotate-redis").await;
     assert!(prepare(&world, Strategy::AlternatingUsers).await.is_none());
 }

@@ -182,10 +182,9 @@ struct Counters {
 }
 
 impl Counters {
-    /// The load of rotation `index` (`usize::MAX`: the warm-up, the last entry).
+    /// The load of rotation `index` (the last entry is the warm-up's).
     fn at(&self, index: usize) -> std::sync::MutexGuard<'_, RotationLoad> {
-        let slot = index.min(self.loads.len() - 1);
-        self.loads[slot].lock().expect("the counters")
+        self.loads[index].lock().expect("the counters")
     }
 }
 
@@ -196,17 +195,16 @@ pub async fn run<D: TestServer>(
     secret: &str,
     options: &LoadOptions,
 ) -> DowntimeReport {
-    // One slot per rotation, and the warm-up's last.
+    // One slot per rotation, and the warm-up's last: the slot the clients
+    // count in until the first rotation starts.
     let counters = Counters {
-        rotation: AtomicUsize::new(usize::MAX),
+        rotation: AtomicUsize::new(options.rotations),
         stop: AtomicBool::new(false),
         loads: (0..=options.rotations)
             .map(|_| Mutex::new(RotationLoad::default()))
             .collect(),
     };
-    let warm_up = options.rotations;
     let ttl = options.cache_ttl;
-    let slot = |index: usize| if index == usize::MAX { warm_up } else { index };
 
     let client = |_: usize| {
         let counters = &counters;
@@ -226,7 +224,7 @@ pub async fn run<D: TestServer>(
                         (user, password)
                     }
                 };
-                let index = slot(counters.rotation.load(Ordering::SeqCst));
+                let index = counters.rotation.load(Ordering::SeqCst);
                 let ok = world.db.can_login(&user, &password).await;
                 let mut load = counters.at(index);
                 load.attempts += 1;
