@@ -115,7 +115,10 @@ pub async fn rotation_replaces_the_password_and_moves_the_labels<D: TestServer>(
     for (field, expected) in [
         ("note", json!({"kept": ["as", "is"]})),
         ("port", json!(world.db.port().to_string())),
-        ("username", json!("app")),
+        (
+            "username",
+            world.db_secret("app", old_password)["username"].clone(),
+        ),
         ("engine", json!(D::ENGINE)),
     ] {
         assert_eq!(new_value[field], expected, "field {field} not carried over");

@@ -38,6 +38,7 @@ pub mod faults;
 pub mod functions;
 pub mod generated;
 pub mod lambda;
+pub mod ldap;
 pub mod mariadb;
 pub mod memory;
 pub mod postgres;
@@ -50,7 +51,7 @@ pub mod tools;
 pub mod world;
 
 pub use server::{Durability, Function, LoginRecord, OldPassword, TestServer};
-pub use world::{GeneratedWorld, MariaDbWorld, PostgresWorld, RedisWorld, World};
+pub use world::{GeneratedWorld, LdapWorld, MariaDbWorld, PostgresWorld, RedisWorld, World};
 
 /// Every password-looking string of `secrets` that appears in `text`, for
 /// leak checks (empty when nothing leaked).

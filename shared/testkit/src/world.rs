@@ -21,6 +21,8 @@ pub type PostgresWorld = World<EphemeralPostgres>;
 pub type MariaDbWorld = World<EphemeralMariaDb>;
 /// A world with Redis.
 pub type RedisWorld = World<crate::redis::EphemeralRedis>;
+/// A world with OpenLDAP.
+pub type LdapWorld = World<crate::ldap::EphemeralLdap>;
 /// A world for generated secrets (their consumers stand in for a server).
 pub type GeneratedWorld = World<crate::generated::Consumers>;
 
