@@ -288,8 +288,9 @@ mod tests {
         for (text, reason) in [
             ("", "empty"),
             ("app", "without `=`"),
-            ("victim'; DROP USER victim; --", "without `=`"),
-            ("cn=a,,dc=x", "without an attribute type"),
+            ("victim'; DROP USER victim; --", "attribute type"),
+            ("cn=a,,dc=x", "without `=`"),
+            ("=a,dc=x", "without an attribute type"),
             ("cn=,dc=x", "empty value"),
             ("cn=a\"b,dc=x", "unescaped"),
             ("cn=a\\", "lone"),

@@ -139,9 +139,11 @@ async fn an_admin_never_creates_an_entry_that_is_missing() {
 async fn refused_by_policy(policy: &[(&str, &str)], rule: &str) {
     let world = LdapWorld::start(FUNCTION).await;
     let name = format!("svc-{}", rule.to_ascii_lowercase());
+    // The policy first: OpenLDAP records when a password was set only
+    // while password aging is in effect.
+    world.db.set_policy(policy).await;
     let secret = user(&world, &name, "policy-Password-0", json!({})).await;
     let before = world.version_with(&secret, "AWSCURRENT").await;
-    world.db.set_policy(policy).await;
     let error = world.rotate(&secret).await.expect_err("the policy refuses");
     assert!(
         error.contains(rule) && error.contains("constraintViolation"),

@@ -415,10 +415,10 @@ impl EphemeralLdap {
     }
 
     /// The stored `userPassword` values of `name` (hashes), read as the
-    /// root DN.
+    /// root DN; none when there is no such entry.
     pub async fn stored_passwords(&self, name: &str) -> Vec<String> {
         let dn = dn_of(name);
-        let (entries, _) = self
+        let search = self
             .root()
             .await
             .search(
@@ -428,7 +428,13 @@ impl EphemeralLdap {
                 vec!["userPassword"],
             )
             .await
-            .and_then(|r| r.success())
+            .unwrap_or_else(|e| panic!("reading {dn}: {e}"));
+        if search.1.rc == 32 {
+            // No such entry.
+            return Vec::new();
+        }
+        let (entries, _) = search
+            .success()
             .unwrap_or_else(|e| panic!("reading {dn}: {e}"));
         entries
             .into_iter()
@@ -472,14 +478,14 @@ impl EphemeralLdap {
 /// `BIND dn="…"` line and, on the same connection and operation, a
 /// `RESULT tag=97 err=0`.
 pub fn bind_succeeded(log: &str, dn: &str) -> bool {
-    let wanted = format!("BIND dn=\"{}\"", dn.to_ascii_lowercase());
+    let wanted = format!("bind dn=\"{}\"", dn.to_ascii_lowercase());
     let binds: Vec<String> = log
         .lines()
         .filter(|l| l.to_ascii_lowercase().contains(&wanted))
         .filter_map(|l| {
             let at = l.find("conn=")?;
             let rest = &l[at..];
-            let end = rest.find(" BIND")?;
+            let end = rest.find(" BIND ")?;
             Some(rest[..end].to_owned())
         })
         .collect();
@@ -617,7 +623,7 @@ mod tests {
     #[test]
     fn names_become_dns_under_people() {
         assert_eq!(dn_of("app"), format!("cn=app,{PEOPLE}"));
-        assert_eq!(dn_of("a,b"), format!("cn=a\\,b,{PEOPLE}"));
+        assert_eq!(dn_of("a,b"), format!("cn=a\\2cb,{PEOPLE}"));
         let dn = format!("cn=x,{PEOPLE}");
         assert_eq!(dn_of(&dn), dn);
     }
