@@ -61,6 +61,9 @@ pub fn dn_of(name: &str) -> String {
     }
 }
 
+/// An attribute and its values, for an entry to add.
+type Attribute = (&'static str, Vec<&'static str>);
+
 /// A running `slapd`.
 pub struct EphemeralLdap {
     /// `127.0.0.1`.
@@ -220,7 +223,7 @@ impl EphemeralLdap {
     /// The suffix, `ou=people`, `ou=admins`, `ou=policies` and the default
     /// policy: users may change their own password, no quality checks.
     async fn create_tree(&self) {
-        let entries: Vec<(String, Vec<(&str, Vec<&str>)>)> = vec![
+        let entries: Vec<(String, Vec<Attribute>)> = vec![
             (
                 SUFFIX.to_owned(),
                 vec![
