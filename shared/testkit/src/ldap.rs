@@ -12,20 +12,17 @@
 //! user's `userPassword`. `slapd -d stats` logs every connection, TLS
 //! handshake and bind, never a password.
 
-use crate::certs::TestCa;
+use crate::certs::{client_config, ServerFiles, TestCa};
 use crate::server::{
     server_hostile_secrets, with_field, BadSecret, LoginRecord, ServerOptions, TestServer,
 };
 use crate::tools::{free_port, random_token, spawn_listening, wait_for_login, Guard};
 use ldap3::exop::{PasswordModify, WhoAmI};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::CertificateDer;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The directory's suffix.
@@ -110,13 +107,11 @@ impl EphemeralLdap {
             .prefix("rotation-ldap-")
             .tempdir()
             .expect("a temporary directory");
-        let ca_file = ca.write_ca(dir.path());
-        let names: Vec<&str> = options.cert_names.iter().map(String::as_str).collect();
-        let server = ca.server_cert(&names);
-        let cert_file = dir.path().join("server.crt");
-        let key_file = dir.path().join("server.key");
-        std::fs::write(&cert_file, &server.cert_pem).expect("server.crt");
-        std::fs::write(&key_file, &server.key_pem).expect("server.key");
+        let ServerFiles {
+            ca_file,
+            cert_file,
+            key_file,
+        } = ca.write_server_files(dir.path(), &options.cert_names);
         let data = dir.path().join("data");
         std::fs::create_dir(&data).expect("the data directory");
         let log = dir.path().join("slapd.log");
@@ -289,17 +284,10 @@ impl EphemeralLdap {
     async fn connect(&self) -> Result<Ldap, String> {
         let (url, settings) = match self.ldaps_port {
             Some(port) => {
-                let mut roots = rustls::RootCertStore::empty();
-                for cert in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
-                    let cert = cert.map_err(|e| e.to_string())?;
-                    roots.add(cert).map_err(|e| e.to_string())?;
-                }
-                let config = rustls::ClientConfig::builder()
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
+                let config = client_config(&self.ca_pem)?;
                 (
                     format!("ldaps://{}:{port}", self.login_host),
-                    LdapConnSettings::new().set_config(Arc::new(config)),
+                    LdapConnSettings::new().set_config(config),
                 )
             }
             None => (

@@ -6,18 +6,16 @@
 //! Users are made by the administrator `admin` with SHA-256 hashes, so no
 //! test password is ever sent to the server.
 
-use crate::certs::TestCa;
+use crate::certs::{client_config, ServerFiles, TestCa};
 use crate::server::{Durability, LoginRecord, OldPassword, ServerOptions, TestServer};
 use crate::tools::{free_port, random_token, spawn_listening, wait_for_login, Guard};
 use redis::aio::MultiplexedConnection;
 use redis::RedisConnectionInfo;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The administrator the server is made with (every command, every key).
@@ -110,13 +108,11 @@ impl EphemeralRedis {
             .prefix("rotation-redis-")
             .tempdir()
             .expect("a temporary directory");
-        let ca_file = ca.write_ca(dir.path());
-        let names: Vec<&str> = options.cert_names.iter().map(String::as_str).collect();
-        let server = ca.server_cert(&names);
-        let cert_file = dir.path().join("server.crt");
-        let key_file = dir.path().join("server.key");
-        std::fs::write(&cert_file, &server.cert_pem).expect("server.crt");
-        std::fs::write(&key_file, &server.key_pem).expect("server.key");
+        let ServerFiles {
+            ca_file,
+            cert_file,
+            key_file,
+        } = ca.write_server_files(dir.path(), &options.cert_names);
         let log = dir.path().join("redis.log");
         let admin_password = random_token();
         let admin_user = format!("user {ADMIN} on {} ~* &* +@all", hash_rule(&admin_password));
@@ -246,17 +242,10 @@ impl EphemeralRedis {
                 .await
                 .map_err(|e| e.to_string())?;
             let conn = if self.tls_enabled {
-                let mut roots = rustls::RootCertStore::empty();
-                for cert in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
-                    let cert = cert.map_err(|e| e.to_string())?;
-                    roots.add(cert).map_err(|e| e.to_string())?;
-                }
-                let config = rustls::ClientConfig::builder()
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
+                let config = client_config(&self.ca_pem)?;
                 let name =
                     ServerName::try_from(self.login_host.clone()).map_err(|e| e.to_string())?;
-                let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+                let stream = tokio_rustls::TlsConnector::from(config)
                     .connect(name, tcp)
                     .await
                     .map_err(|e| e.to_string())?;
