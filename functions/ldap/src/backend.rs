@@ -310,18 +310,14 @@ impl Engine for LdapEngine {
             AuthzId::User(user) => {
                 let name = user.rsplit('\\').next().unwrap_or(&user).to_owned();
                 let dn = session.dn.clone();
-                let (entries, result) = session
+                let reading = "reading the entry's sAMAccountName";
+                let entries = session
                     .ldap
                     .search(&dn, Scope::Base, "(objectClass=*)", vec!["sAMAccountName"])
                     .await
-                    .map_err(|e| {
-                        operation_error("reading the entry's sAMAccountName", session, &e)
-                    })?
-                    .success()
-                    .map_err(|e| {
-                        operation_error("reading the entry's sAMAccountName", session, &e)
-                    })?;
-                let _ = result;
+                    .and_then(|search| search.success())
+                    .map_err(|e| operation_error(reading, session, &e))?
+                    .0;
                 let own = entries
                     .into_iter()
                     .next()

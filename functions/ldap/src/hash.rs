@@ -68,22 +68,26 @@ impl HashScheme {
 
     /// [`HashScheme::hash`] with a given salt (for tests and checks).
     pub fn hash_with_salt(self, password: &str, salt: &[u8]) -> Zeroizing<String> {
-        fn digest<D: sha1::Digest>(password: &str, salt: &[u8]) -> Vec<u8> {
-            let mut hasher = D::new();
+        // sha1 0.10 implements digest 0.10's trait and sha2 0.11 digest
+        // 0.11's (the versions the database drivers already link), so one
+        // generic function cannot take both.
+        fn sha1_digest(password: &str, salt: &[u8]) -> Vec<u8> {
+            use sha1::Digest;
+            let mut hasher = sha1::Sha1::new();
             hasher.update(password.as_bytes());
             hasher.update(salt);
             hasher.finalize().to_vec()
         }
-        fn digest2<D: sha2::Digest>(password: &str, salt: &[u8]) -> Vec<u8> {
+        fn sha2_digest<D: sha2::Digest>(password: &str, salt: &[u8]) -> Vec<u8> {
             let mut hasher = D::new();
             hasher.update(password.as_bytes());
             hasher.update(salt);
             hasher.finalize().to_vec()
         }
         let mut bytes = Zeroizing::new(match self {
-            HashScheme::Ssha => digest::<sha1::Sha1>(password, salt),
-            HashScheme::Ssha256 => digest2::<sha2::Sha256>(password, salt),
-            HashScheme::Ssha512 => digest2::<sha2::Sha512>(password, salt),
+            HashScheme::Ssha => sha1_digest(password, salt),
+            HashScheme::Ssha256 => sha2_digest::<sha2::Sha256>(password, salt),
+            HashScheme::Ssha512 => sha2_digest::<sha2::Sha512>(password, salt),
         });
         bytes.extend_from_slice(salt);
         let mut text = Zeroizing::new(String::from(self.tag()));
