@@ -123,6 +123,19 @@ pub trait SecretsApi: Send + Sync + fmt::Debug {
         move_to: Option<&'a str>,
         remove_from: Option<&'a str>,
     ) -> ApiFuture<'a, ()>;
+
+    /// When version `version_id` was created (`ListSecretVersionIds`);
+    /// `Ok(None)` when the version is not listed or the store keeps no
+    /// dates (the default). Used only off the normal path, e.g. to tell a
+    /// credential an earlier attempt of this rotation made from an older
+    /// one.
+    fn version_created<'a>(
+        &'a self,
+        _secret_id: &'a str,
+        _version_id: &'a str,
+    ) -> ApiFuture<'a, Option<std::time::SystemTime>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// The endpoint from `SECRETS_MANAGER_ENDPOINT`, as AWS's functions read it (empty means unset).
@@ -274,6 +287,40 @@ impl SecretsApi for SdkSecretsApi {
             Ok(())
         })
     }
+
+    fn version_created<'a>(
+        &'a self,
+        secret_id: &'a str,
+        version_id: &'a str,
+    ) -> ApiFuture<'a, Option<std::time::SystemTime>> {
+        Box::pin(async move {
+            let mut next: Option<String> = None;
+            loop {
+                let out = self
+                    .client
+                    .list_secret_version_ids()
+                    .secret_id(secret_id)
+                    .include_deprecated(true)
+                    .set_next_token(next.take())
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("ListSecretVersionIds", secret_id, e))?;
+                if let Some(version) = out
+                    .versions()
+                    .iter()
+                    .find(|v| v.version_id() == Some(version_id))
+                {
+                    return Ok(version
+                        .created_date()
+                        .and_then(|date| std::time::SystemTime::try_from(*date).ok()));
+                }
+                match out.next_token() {
+                    Some(token) => next = Some(token.to_owned()),
+                    None => return Ok(None),
+                }
+            }
+        })
+    }
 }
 
 /// Versions' values this process read or wrote, by (secret ARN, version id).
@@ -389,6 +436,21 @@ impl SecretsManager {
         if let Ok(mut cache) = self.cache.lock() {
             cache.put(secret, version, value);
         }
+    }
+
+    /// When version `version_id` of the secret was created (see
+    /// [`SecretsApi::version_created`]). Never cached.
+    pub async fn version_created(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+    ) -> Result<Option<std::time::SystemTime>, SecretsManagerError> {
+        timed(
+            "ListSecretVersionIds",
+            secret_id,
+            self.api.version_created(secret_id, version_id),
+        )
+        .await
     }
 
     /// `DescribeSecret`. Never cached: labels move.

@@ -136,6 +136,9 @@ impl<'a, S: Send + Sync> SetContext<'a, S> {
 pub struct CreateContext<'a> {
     /// The secret's ARN.
     pub secret_arn: &'a str,
+    /// The version being created (the event's `ClientRequestToken`, labelled
+    /// `AWSPENDING`).
+    pub version: &'a str,
     /// The Secrets Manager client.
     pub secrets: &'a SecretsManager,
 }
@@ -237,8 +240,10 @@ pub trait Backend: Send + Sync {
 /// not returned), the process exits there at once, as a killed Lambda would.
 pub const CRASH_POINT_VAR: &str = "ROTATION_TEST_CRASH_POINT";
 
-/// Exits the process if [`CRASH_POINT_VAR`] names `point`.
-fn crash_point(point: &str) {
+/// Exits the process if [`CRASH_POINT_VAR`] names `point`; a backend may
+/// name its own points (e.g. `after-create-key`: the new credential exists,
+/// it is not stored yet).
+pub fn crash_point(point: &str) {
     if std::env::var(CRASH_POINT_VAR).is_ok_and(|v| v == point) {
         tracing::error!(
             point,
@@ -394,6 +399,7 @@ async fn create_secret<B: Backend>(
     }
     let ctx = CreateContext {
         secret_arn: &meta.arn,
+        version: token,
         secrets,
     };
     let pending = backend

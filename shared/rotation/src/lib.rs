@@ -42,7 +42,8 @@ pub use client::{
 };
 pub use deadline::{Deadline, OutOfTime};
 pub use driver::{
-    rotate, Backend, CreateContext, FinishContext, SetContext, SetOutcome, StepOutcome,
+    crash_point, rotate, Backend, CreateContext, FinishContext, SetContext, SetOutcome,
+    StepOutcome, CRASH_POINT_VAR,
 };
 pub use error::{
     redact, AwsApiError, BackendError, CredentialFailure, CredentialRole, FailureKind,

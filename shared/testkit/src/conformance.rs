@@ -103,15 +103,9 @@ pub async fn rotation_replaces_the_password_and_moves_the_labels<D: TestServer>(
     world.rotate(&secret).await.expect("rotation succeeds");
 
     let new_value = world.value(&secret, "AWSCURRENT").await;
-    let new_password = password_of(&new_value);
+    let new_password = world.db.password_in(&new_value);
     assert_ne!(new_password, old_password);
-    assert_eq!(new_password.chars().count(), 32, "default PASSWORD_LENGTH");
-    assert!(
-        !new_password
-            .chars()
-            .any(|c| function.default_exclude.contains(c)),
-        "default EXCLUDE_CHARACTERS of {function} not honoured"
-    );
+    world.db.assert_new_password(&new_password, function);
     for (field, expected) in [
         ("note", json!({"kept": ["as", "is"]})),
         ("port", json!(world.db.port().to_string())),
@@ -119,7 +113,10 @@ pub async fn rotation_replaces_the_password_and_moves_the_labels<D: TestServer>(
             "username",
             world.db_secret("app", old_password)["username"].clone(),
         ),
-        ("engine", json!(D::ENGINE)),
+        (
+            "engine",
+            world.db_secret("app", old_password)["engine"].clone(),
+        ),
     ] {
         assert_eq!(new_value[field], expected, "field {field} not carried over");
     }
@@ -133,7 +130,9 @@ pub async fn rotation_replaces_the_password_and_moves_the_labels<D: TestServer>(
     assert_ne!(new_version, old_version);
     assert_rotated(&world, &secret, &new_version, &old_version).await;
     assert_eq!(
-        password_of(&world.value(&secret, "AWSPREVIOUS").await),
+        world
+            .db
+            .password_in(&world.value(&secret, "AWSPREVIOUS").await),
         old_password
     );
 
@@ -173,7 +172,9 @@ pub async fn five_rotations_in_a_row<D: TestServer>(function: &Function) {
             .rotate(&secret)
             .await
             .unwrap_or_else(|e| panic!("rotation {round}: {e}"));
-        let password = password_of(&world.value(&secret, "AWSCURRENT").await);
+        let password = world
+            .db
+            .password_in(&world.value(&secret, "AWSCURRENT").await);
         assert!(!seen.contains(&password), "round {round} reused a password");
         assert!(
             world.db.can_login("five_user", &password).await,
@@ -244,10 +245,12 @@ pub async fn each_step_run_twice_gives_the_same_end_state<D: TestServer>(functio
         }
     }
     let pending: Value = serde_json::from_str(&pending_after_create.unwrap()).unwrap();
-    let new_password = password_of(&pending);
+    let new_password = world.db.password_in(&pending);
     assert_rotated(&world, &secret, &token, &old_version).await;
     assert_eq!(
-        password_of(&world.value(&secret, "AWSCURRENT").await),
+        world
+            .db
+            .password_in(&world.value(&secret, "AWSCURRENT").await),
         new_password
     );
     assert!(world.db.can_login("twice_user", &new_password).await);
@@ -283,7 +286,9 @@ pub async fn set_secret_recovers_when_the_database_holds_the_previous_password<D
         .user_with_secret("recover", "recover_user", "recover-Password-0")
         .await;
     world.rotate(&secret).await.expect("first rotation");
-    let current = password_of(&world.value(&secret, "AWSCURRENT").await);
+    let current = world
+        .db
+        .password_in(&world.value(&secret, "AWSCURRENT").await);
     // A half-finished rotation left the database on the AWSPREVIOUS password.
     world
         .db
@@ -295,7 +300,9 @@ pub async fn set_secret_recovers_when_the_database_holds_the_previous_password<D
         .rotate(&secret)
         .await
         .expect("rotation recovers through AWSPREVIOUS");
-    let newest = password_of(&world.value(&secret, "AWSCURRENT").await);
+    let newest = world
+        .db
+        .password_in(&world.value(&secret, "AWSCURRENT").await);
     assert!(world.db.can_login("recover_user", &newest).await);
     assert!(
         !world
@@ -392,7 +399,9 @@ pub async fn a_username_with_quotes_spaces_and_unicode_rotates<D: TestServer>(fu
             .rotate(&secret)
             .await
             .unwrap_or_else(|e| panic!("rotating user {user:?}: {e}"));
-        let password = password_of(&world.value(&secret, "AWSCURRENT").await);
+        let password = world
+            .db
+            .password_in(&world.value(&secret, "AWSCURRENT").await);
         assert!(world.db.can_login(user, &password).await, "{user:?}");
         assert_replaced(&world, user, "weird-Password-0", user).await;
     }
@@ -417,7 +426,9 @@ pub async fn password_policy_environment_variables_take_effect<D: TestServer>(fu
         .await;
     for _ in 0..3 {
         world.rotate(&secret).await.expect("rotation");
-        let password = password_of(&world.value(&secret, "AWSCURRENT").await);
+        let password = world
+            .db
+            .password_in(&world.value(&secret, "AWSCURRENT").await);
         assert_eq!(password.len(), 20, "PASSWORD_LENGTH");
         assert!(
             !password.chars().any(|c| PUNCTUATION.contains(c)),
@@ -557,7 +568,11 @@ pub async fn no_password_appears_in_any_log<D: TestServer>(function: &Function) 
     let mut passwords = vec![first.to_owned()];
     for _ in 0..3 {
         world.rotate(&secret).await.expect("rotation");
-        passwords.push(password_of(&world.value(&secret, "AWSCURRENT").await));
+        passwords.push(
+            world
+                .db
+                .password_in(&world.value(&secret, "AWSCURRENT").await),
+        );
     }
     // A secret the function refuses, holding a password.
     let refused = "refused-Secret-Password-3";
@@ -580,7 +595,7 @@ pub async fn no_password_appears_in_any_log<D: TestServer>(function: &Function) 
         let pending = world.version_with(&secret, "AWSPENDING").await.unwrap();
         if let Some(raw) = world.raw_value(&secret, Some(&pending), None).await {
             let value: Value = serde_json::from_str(&raw).unwrap();
-            passwords.push(password_of(&value));
+            passwords.push(world.db.password_in(&value));
         }
     }
     let error = errors.join("\n");
@@ -614,7 +629,9 @@ pub async fn the_sdk_endpoint_variable_works_too<D: TestServer>(function: &Funct
         .rotate(&secret)
         .await
         .expect("rotation through AWS_ENDPOINT_URL_SECRETS_MANAGER");
-    let password = password_of(&world.value(&secret, "AWSCURRENT").await);
+    let password = world
+        .db
+        .password_in(&world.value(&secret, "AWSCURRENT").await);
     assert!(world.db.can_login("sdk_user", &password).await);
 }
 

@@ -10,7 +10,7 @@
 //! [`conformance_tests!`](crate::conformance_tests)) and scans all of it for
 //! every password ([`assert_the_trace_run_leaks_nothing`]).
 
-use crate::conformance::{assert_never_logged_in, password_of};
+use crate::conformance::assert_never_logged_in;
 use crate::server::{BadSecret, Function, OldPassword, ServerOptions, TestServer};
 use crate::world::World;
 use serde_json::{json, Value};
@@ -98,8 +98,12 @@ pub async fn assert_access_kept<D: TestServer>(world: &World<D>, secret: &str) {
     assert_eq!(count("AWSCURRENT"), 1, "{stages:?}");
     assert!(count("AWSPENDING") <= 1, "{stages:?}");
     let current = world.value(secret, "AWSCURRENT").await;
-    let user = current["username"].as_str().unwrap_or_default().to_owned();
-    if world.db.can_login(&user, &password_of(&current)).await {
+    let user = world.db.user_in(&current);
+    if world
+        .db
+        .can_login(&user, &world.db.password_in(&current))
+        .await
+    {
         return;
     }
     let pending_version = world
@@ -116,10 +120,7 @@ pub async fn assert_access_kept<D: TestServer>(world: &World<D>, secret: &str) {
     assert!(
         world
             .db
-            .can_login(
-                pending["username"].as_str().unwrap_or_default(),
-                &password_of(&pending)
-            )
+            .can_login(&world.db.user_in(&pending), &world.db.password_in(&pending))
             .await,
         "neither AWSCURRENT nor AWSPENDING logs in: access lost{}",
         D::DURABILITY.hint()
@@ -134,9 +135,12 @@ async fn assert_settled<D: TestServer>(world: &World<D>, secret: &str) {
         "AWSPENDING left: {stages:?}"
     );
     let current = world.value(secret, "AWSCURRENT").await;
-    let user = current["username"].as_str().unwrap_or_default().to_owned();
+    let user = world.db.user_in(&current);
     assert!(
-        world.db.can_login(&user, &password_of(&current)).await,
+        world
+            .db
+            .can_login(&user, &world.db.password_in(&current))
+            .await,
         "AWSCURRENT does not log in{}",
         D::DURABILITY.hint()
     );
@@ -305,7 +309,7 @@ pub async fn function_killed_after_the_database_accepted_the_password<D: TestSer
     assert!(
         world
             .db
-            .can_login("killed_user", &password_of(&pending))
+            .can_login("killed_user", &world.db.password_in(&pending))
             .await
     );
     assert_access_kept(&world, &secret).await;
@@ -647,7 +651,10 @@ pub async fn many_secrets_rotate_concurrently<D: TestServer>(function: &Function
             let value = world.value(arn, "AWSCURRENT").await;
             assert_eq!(value["username"], world.db.secret(user, "")["username"]);
             assert!(
-                world.db.can_login(user, &password_of(&value)).await,
+                world
+                    .db
+                    .can_login(user, &world.db.password_in(&value))
+                    .await,
                 "{user}"
             );
             assert!(
@@ -659,7 +666,7 @@ pub async fn many_secrets_rotate_concurrently<D: TestServer>(function: &Function
                     .any(|s| s == "AWSPENDING"),
                 "{user}: AWSPENDING left"
             );
-            password_of(&value)
+            world.db.password_in(&value)
         }
     }))
     .await;

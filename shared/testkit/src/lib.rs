@@ -37,6 +37,7 @@ pub mod emulator;
 pub mod faults;
 pub mod functions;
 pub mod generated;
+pub mod iam_keys;
 pub mod lambda;
 pub mod ldap;
 pub mod mariadb;

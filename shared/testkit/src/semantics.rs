@@ -10,7 +10,6 @@
 //! function" and "How rotation works" in the Secrets Manager user guide, and
 //! "Log-level filtering" in the Lambda developer guide.
 
-use crate::conformance::password_of;
 use crate::server::{Function, TestServer};
 use crate::world::World;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
@@ -183,7 +182,9 @@ pub async fn finish_is_done_when_the_service_already_moved_the_labels<D: TestSer
         ],
         "the re-run clears AWSPENDING, the one after has nothing to do: {outcomes:?}"
     );
-    let password = password_of(&world.value(&secret, "AWSCURRENT").await);
+    let password = world
+        .db
+        .password_in(&world.value(&secret, "AWSCURRENT").await);
     assert!(world.db.can_login("finish_user", &password).await);
 }
 
@@ -243,14 +244,18 @@ pub async fn a_callers_client_request_token_names_the_new_version<D: TestServer>
         world.version_with(&secret, "AWSCURRENT").await.as_deref(),
         Some(token.as_str())
     );
-    let password = password_of(&world.value(&secret, "AWSCURRENT").await);
+    let password = world
+        .db
+        .password_in(&world.value(&secret, "AWSCURRENT").await);
     assert!(world.db.can_login("chosen_user", &password).await);
     // The same token again: every step sees its version is AWSCURRENT.
     rotate_secret_request(&world, &secret, Some(&token), true)
         .await
         .expect("a repeated token is harmless");
     assert_eq!(
-        password_of(&world.value(&secret, "AWSCURRENT").await),
+        world
+            .db
+            .password_in(&world.value(&secret, "AWSCURRENT").await),
         password,
         "a repeated token must not rotate again"
     );
@@ -446,7 +451,9 @@ pub async fn every_step_writes_one_valid_metric_record<D: TestServer>(function: 
         .user_with_secret("metrics", "metrics_user", first)
         .await;
     world.rotate(&secret).await.expect("rotation");
-    let current = password_of(&world.value(&secret, "AWSCURRENT").await);
+    let current = world
+        .db
+        .password_in(&world.value(&secret, "AWSCURRENT").await);
     // A step that fails (createSecret: a value the function refuses) and an event
     // that is no rotation event.
     let broken = world

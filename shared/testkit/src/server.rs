@@ -285,10 +285,12 @@ pub trait TestServer: Sized + Send + Sync + 'static {
     /// What a replaced password does after a rotation, with the function's
     /// default settings.
     const OLD_PASSWORD: OldPassword = OldPassword::Refused;
-    /// Whether a server holds the credential, so that it can change behind
-    /// the function's back ([`TestServer::set_password`]); false for a
-    /// secret that only its consumers read from Secrets Manager (generated
-    /// secrets), where that server is a stand-in for the consumers.
+    /// Whether a server holds the credential so that it can be changed
+    /// behind the function's back ([`TestServer::set_password`]); false for
+    /// a secret that only its consumers read from Secrets Manager
+    /// (generated secrets), where that server is a stand-in for the
+    /// consumers, and for a credential the server makes itself and nobody
+    /// can choose (IAM access keys).
     const HOLDS_THE_CREDENTIAL: bool = true;
 
     /// Makes and starts a server as `options` say; `ca` signs its certificate.
@@ -311,6 +313,26 @@ pub trait TestServer: Sized + Send + Sync + 'static {
     fn log_files(&self) -> Vec<&Path>;
     /// A secret value for `username`/`password` on this server.
     fn secret(&self, username: &str, password: &str) -> Value;
+    /// The credential a secret value holds, as the other methods take it
+    /// (`can_login`, `secret`). The default: its `password` field.
+    fn password_in(&self, value: &Value) -> String {
+        crate::conformance::password_of(value)
+    }
+    /// The user a secret value names. The default: its `username` field
+    /// (empty when there is none).
+    fn user_in(&self, value: &Value) -> String {
+        value["username"].as_str().unwrap_or_default().to_owned()
+    }
+    /// Checks a credential the function made with its default settings.
+    /// The default: a password of `PASSWORD_LENGTH`'s default (32
+    /// characters) without the function's default `EXCLUDE_CHARACTERS`.
+    fn assert_new_password(&self, new: &str, function: &crate::Function) {
+        assert_eq!(new.chars().count(), 32, "default PASSWORD_LENGTH");
+        assert!(
+            !new.chars().any(|c| function.default_exclude.contains(c)),
+            "default EXCLUDE_CHARACTERS of {function} not honoured"
+        );
+    }
     /// Creates a login user.
     fn create_user(&self, name: &str, password: &str) -> impl Future<Output = ()> + Send;
     /// Sets a user's password behind the function's back.
@@ -329,6 +351,12 @@ pub trait TestServer: Sized + Send + Sync + 'static {
     fn admin_works(&self) -> impl Future<Output = bool> + Send;
     /// Whether `user` has logged in so far (a failed attempt is no login).
     fn logged_in(&self, user: &str) -> LoginRecord;
+    /// Environment the function needs on top of the world's (e.g. the
+    /// endpoints and credentials of another AWS service this backend
+    /// calls); these entries replace the world's own. The default: none.
+    fn function_env(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
     /// Called once the world's Secrets Manager emulator runs, for a server
     /// that answers from the secrets themselves (the consumers of generated
     /// secrets). The default does nothing.

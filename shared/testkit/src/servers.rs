@@ -10,13 +10,21 @@
 //! [`TestServer`]: crate::TestServer
 
 /// Every server's name.
-pub const NAMES: &[&str] = &["postgres", "mariadb", "redis", "generated", "ldap"];
+pub const NAMES: &[&str] = &[
+    "postgres",
+    "mariadb",
+    "redis",
+    "generated",
+    "ldap",
+    "iam-keys",
+];
 
 /// The `install/<name>.sh` declaration of a server.
 pub fn install_declaration(server: &str) -> Option<&'static str> {
     match server {
         "postgres" => Some(include_str!("../install/postgres.sh")),
         "mariadb" => Some(include_str!("../install/mariadb.sh")),
+        "iam-keys" => Some(include_str!("../install/iam-keys.sh")),
         "ldap" => Some(include_str!("../install/ldap.sh")),
         "redis" => Some(include_str!("../install/redis.sh")),
         "generated" => Some(include_str!("../install/generated.sh")),
@@ -65,6 +73,7 @@ macro_rules! with_server {
         match $name {
             "postgres" => Some($run::<$crate::postgres::EphemeralPostgres>($($arg),*).await),
             "mariadb" => Some($run::<$crate::mariadb::EphemeralMariaDb>($($arg),*).await),
+            "iam-keys" => Some($run::<$crate::iam_keys::IamAccount>($($arg),*).await),
             "ldap" => Some($run::<$crate::ldap::EphemeralLdap>($($arg),*).await),
             "redis" => Some($run::<$crate::redis::EphemeralRedis>($($arg),*).await),
             "generated" => Some($run::<$crate::generated::Consumers>($($arg),*).await),

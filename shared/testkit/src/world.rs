@@ -23,6 +23,8 @@ pub type MariaDbWorld = World<EphemeralMariaDb>;
 pub type RedisWorld = World<crate::redis::EphemeralRedis>;
 /// A world with OpenLDAP.
 pub type LdapWorld = World<crate::ldap::EphemeralLdap>;
+/// A world with IAM and STS (a second moto, signatures checked).
+pub type IamKeysWorld = World<crate::iam_keys::IamAccount>;
 /// A world for generated secrets (their consumers stand in for a server).
 pub type GeneratedWorld = World<crate::generated::Consumers>;
 
@@ -90,8 +92,18 @@ impl<D: TestServer> World<D> {
         world
     }
 
-    /// The environment every function gets in the local world.
+    /// The environment every function gets in the local world, with the
+    /// server's own ([`TestServer::function_env`]) last.
     pub fn base_env(&self) -> Vec<(String, String)> {
+        let mut env = self.world_env();
+        for (key, value) in self.db.function_env() {
+            env.retain(|(k, _)| *k != key);
+            env.push((key, value));
+        }
+        env
+    }
+
+    fn world_env(&self) -> Vec<(String, String)> {
         vec![
             ("SECRETS_MANAGER_ENDPOINT".into(), self.emulator.url.clone()),
             // RDS lookups of RDS-managed admin secrets go to the emulator too.
