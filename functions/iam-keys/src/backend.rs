@@ -138,7 +138,8 @@ pub struct KnownKeys<'a> {
     /// The key of `AWSPREVIOUS`, when there is one.
     pub previous: Option<&'a str>,
     /// When this rotation's `AWSPENDING` version was created, when known:
-    /// a key created after it, unknown to the secret, is an orphan of an
+    /// a key created after it (in the same second or later: IAM's times
+    /// are whole seconds), unknown to the secret, is an orphan of an
     /// earlier attempt of this same rotation.
     pub rotation_started: Option<SystemTime>,
 }
@@ -160,15 +161,25 @@ pub fn choose_removable<'k>(
     if let Some(key) = others().find(|k| !k.active) {
         return Some((key, "an inactive key"));
     }
-    let started = known.rotation_started?;
+    // IAM gives a key's creation time in whole seconds: a key made in the
+    // second the rotation began counts as made after it.
+    let started = whole_seconds(known.rotation_started?);
     others()
-        .find(|k| k.created.is_some_and(|created| created > started))
+        .find(|k| k.created.is_some_and(|created| created >= started))
         .map(|key| {
             (
                 key,
                 "a key an earlier attempt of this rotation created and never stored",
             )
         })
+}
+
+/// `time` without its fraction of a second.
+fn whole_seconds(time: SystemTime) -> SystemTime {
+    match time.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(since) => SystemTime::UNIX_EPOCH + Duration::from_secs(since.as_secs()),
+        Err(_) => time,
+    }
 }
 
 impl IamKeysBackend {

@@ -128,7 +128,7 @@ pub async fn assert_access_kept<D: TestServer>(world: &World<D>, secret: &str) {
 }
 
 /// Asserts that `AWSCURRENT` logs in and nothing is pending.
-async fn assert_settled<D: TestServer>(world: &World<D>, secret: &str) {
+pub async fn assert_settled<D: TestServer>(world: &World<D>, secret: &str) {
     let stages = world.stages(secret).await;
     assert!(
         !stages.values().flatten().any(|s| s == "AWSPENDING"),
@@ -264,6 +264,40 @@ pub async fn database_stops_during_test_secret<D: TestServer>(function: &Functio
     evidence
 }
 
+/// Runs step `name` of version `token` with the function (started with
+/// `env`) set to exit at the crash point `point`, as a killed Lambda would,
+/// and waits until it has. The function is left stopped: restart it.
+pub async fn crash_in_step<D: TestServer>(
+    world: &mut World<D>,
+    secret: &str,
+    token: &str,
+    name: &str,
+    point: &str,
+    env: &[(&str, &str)],
+) {
+    let mut env = env.to_vec();
+    env.push((CRASH_POINT_VAR, point));
+    world.restart_function(&env);
+    let url = format!(
+        "{}/2015-03-31/functions/{}/invocations",
+        world.lambda.invoke_url(),
+        world.lambda.name
+    );
+    let event = json!({"SecretId": secret, "ClientRequestToken": token, "Step": name});
+    let call = tokio::spawn(async move {
+        let _ = reqwest::Client::new().post(url).json(&event).send().await;
+    });
+    let started = Instant::now();
+    while !world.lambda.function_exited() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the function never reached crash point {point} in {name}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    call.abort();
+}
+
 /// The function is killed after the database accepted the new password but
 /// before setSecret returned; setSecret re-runs (and finds the password set).
 pub async fn function_killed_after_the_database_accepted_the_password<D: TestServer>(
@@ -279,25 +313,15 @@ pub async fn function_killed_after_the_database_accepted_the_password<D: TestSer
     step(&world, &secret, &token, "createSecret")
         .await
         .expect("createSecret");
-    world.restart_function(&[TRACE, (CRASH_POINT_VAR, "after-set")]);
-    let url = format!(
-        "{}/2015-03-31/functions/{}/invocations",
-        world.lambda.invoke_url(),
-        world.lambda.name
-    );
-    let event = json!({"SecretId": secret, "ClientRequestToken": token, "Step": "setSecret"});
-    let call = tokio::spawn(async move {
-        let _ = reqwest::Client::new().post(url).json(&event).send().await;
-    });
-    let started = Instant::now();
-    while !world.lambda.function_exited() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the function never crashed"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    call.abort();
+    crash_in_step(
+        &mut world,
+        &secret,
+        &token,
+        "setSecret",
+        "after-set",
+        &[TRACE],
+    )
+    .await;
     // The database has the pending password; the secret stores it.
     let pending: Value = serde_json::from_str(
         &world

@@ -9,6 +9,8 @@
 //!   template's role allows (moto checks the actions; it does not scope
 //!   them to a user path).
 //! - The kit's own calls are signed as `testkit-admin`.
+//! - moto's authentication errors are answered in IAM's and STS's own
+//!   shape (`launcher/iam_server.py`), so the SDK reads their codes.
 //! - A "login" is STS `GetCallerIdentity` signed with the key, answering
 //!   with the user's ARN, and the key being `Active`: moto accepts the
 //!   signature of an inactive key, AWS does not, so the status is read too.
@@ -23,7 +25,7 @@ use crate::certs::TestCa;
 use crate::server::{
     with_field, without_field, BadSecret, LoginRecord, OldPassword, ServerOptions, TestServer,
 };
-use crate::tools::{free_port, read_tail, spawn_listening, venv_program, Guard};
+use crate::tools::{free_port, iam_server_script, read_tail, spawn_listening, venv_program, Guard};
 use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -185,8 +187,9 @@ impl IamAccount {
         let ca_file = ca.write_ca(dir.path());
         let log = dir.path().join("iam.log");
         let port = free_port();
-        let mut command = Command::new(venv_program("moto_server"));
+        let mut command = Command::new(venv_program("python"));
         command
+            .arg(iam_server_script())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("PYTHONUNBUFFERED", "1");
         let guard = spawn_listening(command, "moto server (IAM, STS)", &log, port);

@@ -52,7 +52,9 @@ pub mod tools;
 pub mod world;
 
 pub use server::{Durability, Function, LoginRecord, OldPassword, TestServer};
-pub use world::{GeneratedWorld, LdapWorld, MariaDbWorld, PostgresWorld, RedisWorld, World};
+pub use world::{
+    GeneratedWorld, IamKeysWorld, LdapWorld, MariaDbWorld, PostgresWorld, RedisWorld, World,
+};
 
 /// Every password-looking string of `secrets` that appears in `text`, for
 /// leak checks (empty when nothing leaked).

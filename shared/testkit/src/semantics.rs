@@ -373,8 +373,8 @@ pub async fn trusted_authorities_follow_the_settings<D: TestServer>(function: &F
 pub async fn every_log_line_names_the_invocation<D: TestServer>(function: &Function) {
     let mut world = World::<D>::start(function).await;
     // A secret the backend warns about inside a step (e.g. "ssl": false).
-    let (value, warning) = world.db.warning_secret("traced", "traced-Password-0");
     world.db.create_user("traced", "traced-Password-0").await;
+    let (value, warning) = world.db.warning_secret("traced", "traced-Password-0");
     let secret = world.create_secret("traced", &value).await;
     world.rotate(&secret).await.expect("rotation");
     let log = world.lambda.function_log_text();

@@ -39,6 +39,11 @@ pub fn launcher_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("launcher/moto_launcher.py")
 }
 
+/// The IAM and STS server (moto, its authentication errors in AWS's shape).
+pub fn iam_server_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("launcher/iam_server.py")
+}
+
 /// The runtime API proxy that gives invocations real deadlines.
 pub fn runtime_proxy_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("launcher/runtime_proxy.py")
