@@ -4,10 +4,10 @@
 
 use crate::description::{self, FieldSpec, ROTATION_FIELD};
 use password::PasswordPolicy;
+use rotation::json::zeroize_strings;
 use rotation::BackendError;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
-use zeroize::Zeroize;
 
 /// A parsed secret value. `Debug` shows the described fields' names and
 /// types, never a value.
@@ -45,16 +45,6 @@ impl Drop for GeneratedSecret {
                 zeroize_strings(value);
             }
         }
-    }
-}
-
-/// Overwrites every string inside `value` (any field may be a secret).
-fn zeroize_strings(value: &mut Value) {
-    match value {
-        Value::String(s) => s.zeroize(),
-        Value::Array(items) => items.iter_mut().for_each(zeroize_strings),
-        Value::Object(fields) => fields.values_mut().for_each(zeroize_strings),
-        _ => {}
     }
 }
 

@@ -18,7 +18,7 @@ use aws_sdk_iam::types::StatusType;
 use aws_sdk_sts::error::ProvideErrorMetadata;
 use rotation::{
     AwsApiError, Backend, BackendError, CreateContext, CredentialFailure, CredentialRole,
-    FailureKind, FinishContext, SetContext, SetOutcome, AWSPREVIOUS,
+    FailureKind, FinishContext, SetContext, SetOutcome,
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::time::{Duration, Instant, SystemTime};
@@ -144,6 +144,51 @@ pub struct KnownKeys<'a> {
     pub rotation_started: Option<SystemTime>,
 }
 
+/// Why a key may be removed to make room for a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removable {
+    /// It is the `AWSPREVIOUS` key.
+    Previous,
+    /// It is inactive.
+    Inactive,
+    /// An earlier attempt of this rotation made it after the rotation began
+    /// and never stored it (or a concurrent attempt is about to).
+    ThisRotations,
+}
+
+impl Removable {
+    /// What the key is, for logs.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Removable::Previous => "the AWSPREVIOUS key",
+            Removable::Inactive => "an inactive key",
+            Removable::ThisRotations => {
+                "a key an earlier attempt of this rotation created and never stored"
+            }
+        }
+    }
+}
+
+/// What making room for the new key came to.
+enum Room {
+    /// The user has room for one more key.
+    Made,
+    /// Another attempt of this rotation stored its pending key meanwhile:
+    /// that value, to store again unchanged (an idempotent PutSecretValue).
+    StoredMeanwhile(IamKeySecret),
+}
+
+/// How long a key this rotation made may still be stored by the attempt
+/// that made it: the longest an invocation lives (this one's budget at its
+/// start, plus the margin kept from Lambda's deadline; Lambda's 15-minute
+/// maximum outside Lambda), and 2 s for IAM's whole-second times.
+fn orphan_grace() -> Duration {
+    rotation::deadline::current()
+        .map(|d| d.budget() + rotation::deadline::SAFETY_MARGIN)
+        .unwrap_or(Duration::from_secs(15 * 60))
+        + Duration::from_secs(2)
+}
+
 /// The key to remove so that a new one can be created, and why; or `None`
 /// when no key may be removed. Never the current key; never an active key
 /// the secret does not know, unless an earlier attempt of this rotation
@@ -151,27 +196,22 @@ pub struct KnownKeys<'a> {
 pub fn choose_removable<'k>(
     keys: &'k [ListedKey],
     known: &KnownKeys<'_>,
-) -> Option<(&'k ListedKey, &'static str)> {
+) -> Option<(&'k ListedKey, Removable)> {
     let others = || keys.iter().filter(|k| k.id != known.current);
     if let Some(previous) = known.previous.filter(|p| *p != known.current) {
         if let Some(key) = others().find(|k| k.id == previous) {
-            return Some((key, "the AWSPREVIOUS key"));
+            return Some((key, Removable::Previous));
         }
     }
     if let Some(key) = others().find(|k| !k.active) {
-        return Some((key, "an inactive key"));
+        return Some((key, Removable::Inactive));
     }
     // IAM gives a key's creation time in whole seconds: a key made in the
     // second the rotation began counts as made after it.
     let started = whole_seconds(known.rotation_started?);
     others()
         .find(|k| k.created.is_some_and(|created| created >= started))
-        .map(|key| {
-            (
-                key,
-                "a key an earlier attempt of this rotation created and never stored",
-            )
-        })
+        .map(|key| (key, Removable::ThisRotations))
 }
 
 /// `time` without its fraction of a second.
@@ -225,28 +265,6 @@ impl IamKeysBackend {
             .collect())
     }
 
-    /// The `AWSPREVIOUS` key id, when the secret has a readable one.
-    async fn previous_key_id(&self, ctx: &CreateContext<'_>) -> Option<String> {
-        match ctx
-            .secrets
-            .get_value(ctx.secret_arn, None, AWSPREVIOUS)
-            .await
-        {
-            Ok(Some(value)) => match IamKeySecret::parse(&value.value) {
-                Ok(previous) => Some(previous.access_key_id.clone()),
-                Err(error) => {
-                    tracing::warn!(%error, "ignoring the AWSPREVIOUS value");
-                    None
-                }
-            },
-            Ok(None) => None,
-            Err(error) => {
-                tracing::warn!(%error, "could not read the AWSPREVIOUS value");
-                None
-            }
-        }
-    }
-
     /// Makes room for a new key when `user` has two: removes the one
     /// [`choose_removable`] picks, or refuses, changing nothing.
     async fn make_room(
@@ -255,9 +273,12 @@ impl IamKeysBackend {
         current: &IamKeySecret,
         keys: &[ListedKey],
         ctx: &CreateContext<'_>,
-    ) -> Result<(), BackendError> {
+    ) -> Result<Room, BackendError> {
         let user = &current.user_name;
-        let previous = self.previous_key_id(ctx).await;
+        let previous = ctx
+            .previous(IamKeySecret::parse)
+            .await
+            .map(|previous| previous.access_key_id.clone());
         let mut known = KnownKeys {
             current: &current.access_key_id,
             previous: previous.as_deref(),
@@ -288,12 +309,80 @@ impl IamKeysBackend {
                 ),
             ));
         };
+        if why == Removable::ThisRotations {
+            if let Some(stored) = self.wait_for_orphan(key, user, ctx).await? {
+                return Ok(Room::StoredMeanwhile(stored));
+            }
+        }
         tracing::info!(
             user = %user,
             access_key_id = %key.id,
-            "removing {why} to make room for the new key (IAM allows two per user)"
+            "removing {} to make room for the new key (IAM allows two per user)",
+            why.describe()
         );
-        delete_key(iam, user, &key.id).await
+        delete_key(iam, user, &key.id).await?;
+        Ok(Room::Made)
+    }
+
+    /// A key this rotation made and did not store may belong to an attempt
+    /// that died (remove it) or to one still running, about to store it
+    /// (never remove it). Until the key is older than any attempt can live,
+    /// waits for the pending value: `Some` when another attempt stored it
+    /// meanwhile, `None` once the key may go. Fails, removing nothing, when
+    /// this invocation's time runs out first.
+    async fn wait_for_orphan(
+        &self,
+        key: &ListedKey,
+        user: &str,
+        ctx: &CreateContext<'_>,
+    ) -> Result<Option<IamKeySecret>, BackendError> {
+        let grace = orphan_grace();
+        let age = || {
+            key.created
+                .and_then(|created| SystemTime::now().duration_since(created).ok())
+                .unwrap_or_default()
+        };
+        let mut logged = false;
+        loop {
+            if let Some(stored) = ctx
+                .secrets
+                .get_value(ctx.secret_arn, Some(ctx.version), rotation::AWSPENDING)
+                .await?
+            {
+                tracing::info!(
+                    access_key_id = %key.id,
+                    "another attempt of this rotation stored its pending key meanwhile: keeping it"
+                );
+                return Ok(Some(IamKeySecret::parse(&stored.value)?));
+            }
+            if age() >= grace {
+                return Ok(None);
+            }
+            let left = rotation::deadline::current()
+                .map(|d| d.remaining())
+                .unwrap_or(Duration::MAX);
+            if left < Duration::from_millis(1500) {
+                return Err(BackendError::operation(
+                    format!("making room for a new access key of IAM user {user:?}"),
+                    format!(
+                        "{} was made {} s ago by another attempt of this rotation, which may                          still store it; it is removed once it is {} s old (no attempt lives                          longer). Nothing was removed: rotate again later",
+                        key.id,
+                        age().as_secs(),
+                        grace.as_secs()
+                    ),
+                ));
+            }
+            if !logged {
+                tracing::info!(
+                    access_key_id = %key.id,
+                    age_s = age().as_secs(),
+                    grace_s = grace.as_secs(),
+                    "a key of this rotation that no version holds: waiting for the attempt that                      made it to store it, or for it to be old enough to remove"
+                );
+                logged = true;
+            }
+            tokio::time::sleep(Duration::from_millis(500).min(left / 2)).await;
+        }
     }
 }
 
@@ -358,7 +447,10 @@ impl Backend for IamKeysBackend {
             );
         }
         if keys.len() >= 2 {
-            self.make_room(&iam, current, &keys, ctx).await?;
+            if let Room::StoredMeanwhile(stored) = self.make_room(&iam, current, &keys, ctx).await?
+            {
+                return Ok(stored);
+            }
         }
         let out = iam
             .create_access_key()
@@ -552,13 +644,13 @@ mod tests {
         };
         let keys = [key("CUR", true, 10), key("PREV", true, 5)];
         assert_eq!(
-            choose_removable(&keys, &known).map(|k| k.0.id.as_str()),
+            choose_removable(&keys, &known).map(|(key, _)| key.id.as_str()),
             Some("PREV")
         );
 
         let keys = [key("CUR", true, 10), key("OFF", false, 5)];
         assert_eq!(
-            choose_removable(&keys, &known).map(|k| k.0.id.as_str()),
+            choose_removable(&keys, &known).map(|(key, _)| key.id.as_str()),
             Some("OFF")
         );
 
@@ -569,7 +661,7 @@ mod tests {
         // One made after it began: this rotation's orphan.
         let keys = [key("CUR", true, 10), key("ORPHAN", true, 150)];
         assert_eq!(
-            choose_removable(&keys, &known).map(|k| k.0.id.as_str()),
+            choose_removable(&keys, &known).map(|(key, _)| key.id.as_str()),
             Some("ORPHAN")
         );
         // Without the date, nothing unknown is removed.

@@ -9,7 +9,8 @@
 //! whichever form the secret uses. Every other field is carried over
 //! unchanged.
 
-use database::secret::{parse_json_object, required_string};
+use database::secret::{check_text, parse_json_object, required_string};
+use rotation::json::{zeroize_fields, zeroize_strings};
 use rotation::BackendError;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
@@ -80,24 +81,9 @@ impl fmt::Debug for IamKeySecret {
     }
 }
 
-/// Refuses a NUL, and a value over `max` bytes, naming the field and never
-/// quoting the value.
-fn check_length(field: &str, value: &str, max: usize) -> Result<(), BackendError> {
-    if value.contains('\0') {
-        return Err(BackendError::field(field, "contains a NUL character"));
-    }
-    if value.len() > max {
-        return Err(BackendError::field(
-            field,
-            format!("is {} bytes long; at most {max} are accepted", value.len()),
-        ));
-    }
-    Ok(())
-}
-
 /// Checks an IAM user name: 1 to 64 of `A-Z a-z 0-9 + = , . @ _ -`.
 fn check_user_name(name: &str) -> Result<(), BackendError> {
-    check_length(USER_NAME, name, MAX_USER_NAME)?;
+    check_text(USER_NAME, name, MAX_USER_NAME)?;
     if let Some(bad) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c)))
@@ -134,7 +120,7 @@ impl IamKeySecret {
         check_user_name(&user_name)?;
         let key_id_field = naming.key_id_field();
         let access_key_id = required_string(&fields, key_id_field)?;
-        check_length(key_id_field, &access_key_id, MAX_KEY_ID)?;
+        check_text(key_id_field, &access_key_id, MAX_KEY_ID)?;
         if !access_key_id.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(BackendError::field(
                 key_id_field,
@@ -156,7 +142,7 @@ impl IamKeySecret {
         let checked = if secret_access_key.trim().is_empty() {
             Err(BackendError::field(secret_key_field, "is empty"))
         } else {
-            check_length(secret_key_field, &secret_access_key, MAX_SECRET_KEY)
+            check_text(secret_key_field, &secret_access_key, MAX_SECRET_KEY)
         };
         if let Err(error) = checked {
             secret_access_key.zeroize();
@@ -224,20 +210,6 @@ impl IamKeySecret {
 impl Drop for IamKeySecret {
     fn drop(&mut self) {
         zeroize_fields(&mut self.fields);
-    }
-}
-
-fn zeroize_fields(fields: &mut Map<String, Value>) {
-    fields.values_mut().for_each(zeroize_strings);
-}
-
-/// Overwrites every string inside `value` (a kept field may be secret too).
-fn zeroize_strings(value: &mut Value) {
-    match value {
-        Value::String(s) => s.zeroize(),
-        Value::Array(items) => items.iter_mut().for_each(zeroize_strings),
-        Value::Object(fields) => fields.values_mut().for_each(zeroize_strings),
-        _ => {}
     }
 }
 

@@ -148,7 +148,10 @@ async fn a_function_killed_after_create_access_key_leaves_an_orphan_the_retry_re
     let k1 = key_in(&world.value(&secret, "AWSCURRENT").await);
 
     // The service starts the next rotation; createSecret removes AWSPREVIOUS's
-    // key, creates the new one and is killed before PutSecretValue.
+    // key, creates the new one and is killed before PutSecretValue. A short
+    // timeout: a key this rotation made is removed only once it is older
+    // than any attempt can live (the timeout, and 2 s).
+    world.lambda.set_timeout(8.0).await;
     let token = stage(&world, &secret).await;
     crash_in_step(
         &mut world,
@@ -171,9 +174,23 @@ async fn a_function_killed_after_create_access_key_leaves_an_orphan_the_retry_re
         "nothing stored"
     );
 
-    // The service retries createSecret: the orphan (made after this
-    // rotation began, known to no version) is removed, a new key made.
+    // Retried at once, createSecret waits for the attempt that made the
+    // orphan to store it, and gives up, removing nothing, when its own time
+    // runs out before the orphan is old enough.
     world.restart_function(&[]);
+    let error = step(&world, &secret, &token, "createSecret")
+        .await
+        .expect_err("too early")
+        .to_string();
+    assert!(
+        error.contains(&orphan) && error.contains("rotate again later"),
+        "{error}"
+    );
+    assert!(key_ids(&world, "killed").await.contains(&orphan));
+    // The service retries createSecret later: the orphan (made after this
+    // rotation began, known to no version, older than any attempt lives) is
+    // removed, a new key made.
+    tokio::time::sleep(Duration::from_secs(6)).await;
     for name in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
         step(&world, &secret, &token, name)
             .await
@@ -382,24 +399,8 @@ async fn the_function_needs_only_the_four_access_key_actions() {
     // (testkit::iam_keys::FUNCTION_ACTIONS) and moto checks them: every
     // test above ran with them. One more action is refused.
     let world = IamKeysWorld::start(FUNCTION).await;
-    let function = testkit::iam_keys::KeyPair {
-        id: world.db.function_key.id.clone(),
-        secret: world.db.function_key.secret.clone(),
-    };
-    let config = aws_sdk_iam::Config::builder()
-        .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
-        .http_client(rotation::aws::http_client())
-        .region(aws_sdk_iam::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_iam::config::Credentials::new(
-            &function.id,
-            &function.secret,
-            None,
-            None,
-            "test",
-        ))
-        .endpoint_url(&world.db.url)
-        .build();
-    let iam = aws_sdk_iam::Client::from_conf(config);
+    let function = &world.db.function_key;
+    let iam = testkit::local_client!(aws_sdk_iam, &world.db.url, &function.id, &function.secret);
     let refused = iam.create_user().user_name("escalated").send().await;
     assert!(
         refused.is_err(),

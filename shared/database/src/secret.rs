@@ -17,7 +17,7 @@ pub const MAX_PASSWORD_BYTES: usize = 4096;
 
 /// Refuses a NUL character (no server takes one in a name or a password) and
 /// values over `max` bytes, naming the field and never quoting the value.
-fn check_text(field: &str, value: &str, max: usize) -> Result<(), BackendError> {
+pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), BackendError> {
     if value.contains('\0') {
         return Err(BackendError::field(field, "contains a NUL character"));
     }

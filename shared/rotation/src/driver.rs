@@ -107,28 +107,33 @@ impl<'a, S: Send + Sync> SetContext<'a, S> {
     /// unreadable value is logged and treated as absent.
     pub async fn previous(&self) -> Option<&S> {
         self.previous
-            .get_or_init(|| async {
-                match self
-                    .secrets
-                    .get_value(self.secret_arn, None, AWSPREVIOUS)
-                    .await
-                {
-                    Ok(Some(value)) => match (self.parse)(&value.value) {
-                        Ok(previous) => Some(previous),
-                        Err(error) => {
-                            tracing::warn!(%error, "ignoring the AWSPREVIOUS value");
-                            None
-                        }
-                    },
-                    Ok(None) => None,
-                    Err(error) => {
-                        tracing::warn!(%error, "could not read the AWSPREVIOUS value");
-                        None
-                    }
-                }
-            })
+            .get_or_init(|| previous_value(self.secrets, self.secret_arn, self.parse))
             .await
             .as_ref()
+    }
+}
+
+/// The value under `AWSPREVIOUS`, parsed with `parse`, when it exists and
+/// can be read: an unreadable or unparsable value is logged and treated as
+/// absent (it only ever serves a recovery or a clean-up).
+async fn previous_value<S>(
+    secrets: &SecretsManager,
+    secret_arn: &str,
+    parse: impl Fn(&SecretString) -> Result<S, BackendError>,
+) -> Option<S> {
+    match secrets.get_value(secret_arn, None, AWSPREVIOUS).await {
+        Ok(Some(value)) => match parse(&value.value) {
+            Ok(previous) => Some(previous),
+            Err(error) => {
+                tracing::warn!(%error, "ignoring the AWSPREVIOUS value");
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(error) => {
+            tracing::warn!(%error, "could not read the AWSPREVIOUS value");
+            None
+        }
     }
 }
 
@@ -141,6 +146,19 @@ pub struct CreateContext<'a> {
     pub version: &'a str,
     /// The Secrets Manager client.
     pub secrets: &'a SecretsManager,
+}
+
+impl CreateContext<'_> {
+    /// The value under `AWSPREVIOUS`, parsed with `parse`, when it exists
+    /// and can be read (read on each call; an unreadable value is logged
+    /// and treated as absent). For a backend that must tell the previous
+    /// credential from others, e.g. IAM's key to remove.
+    pub async fn previous<S>(
+        &self,
+        parse: impl Fn(&SecretString) -> Result<S, BackendError>,
+    ) -> Option<S> {
+        previous_value(self.secrets, self.secret_arn, parse).await
+    }
 }
 
 /// Everything the clean-up after finishSecret may use.

@@ -33,6 +33,7 @@ pub mod deadline;
 pub mod driver;
 pub mod error;
 pub mod event;
+pub mod json;
 pub mod logging;
 pub mod metrics;
 

@@ -22,6 +22,9 @@ real rotation function the way the service does:
   ``ResourceExistsException``. Moto overwrites a version labelled AWSPENDING
   whatever it holds, so two createSecret steps racing on two instances left
   the value one of them did not store. The check and the write are atomic.
+* ``ListSecretVersionIds`` gives each version's own ``CreatedDate`` (moto
+  answers the time of the call for every version), in the whole seconds
+  moto records (the service gives milliseconds).
 
 Each event carries a ``RotationToken``; the launcher records whether the
 function passed it on to ``PutSecretValue``.
@@ -322,7 +325,23 @@ def put_secret_value(
         )
 
 
+ORIGINAL_LIST_SECRET_VERSION_IDS = sm.SecretsManagerBackend.list_secret_version_ids
+
+
+def list_secret_version_ids(self, secret_id):
+    """Moto's answer, with each version's own creation time (whole seconds,
+    as moto records it)."""
+    answer = json.loads(ORIGINAL_LIST_SECRET_VERSION_IDS(self, secret_id))
+    versions = self.secrets[secret_id].versions
+    for version in answer.get("Versions", []):
+        recorded = versions.get(version["VersionId"], {}).get("createdate")
+        if recorded is not None:
+            version["CreatedDate"] = recorded
+    return json.dumps(answer)
+
+
 sm.SecretsManagerBackend.rotate_secret = rotate_secret
+sm.SecretsManagerBackend.list_secret_version_ids = list_secret_version_ids
 sm.SecretsManagerBackend.put_secret_value = put_secret_value
 sm.SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage
 

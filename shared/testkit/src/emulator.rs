@@ -2,7 +2,6 @@
 //! which forwards rotation invocations to the function's Invoke endpoint.
 
 use crate::tools::{free_port, launcher_script, read_tail, spawn_listening, venv_program, Guard};
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_secretsmanager::Client;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,6 +26,30 @@ fn answers_as_the_launcher(port: u16) -> bool {
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     answer.starts_with("HTTP/1.") && answer.contains("put_rotation_tokens")
+}
+
+/// An SDK client of the service crate `$sdk` (e.g. `aws_sdk_iam`) for the
+/// local endpoint `$url`, signing with the key `$id`/`$secret`, in the
+/// world's region, over the one shared HTTP client. The caller depends on
+/// `$sdk` and on `rotation`.
+///
+/// ```ignore
+/// let iam = testkit::local_client!(aws_sdk_iam, &url, "AKIA…", "secret");
+/// ```
+#[macro_export]
+macro_rules! local_client {
+    ($sdk:ident, $url:expr, $id:expr, $secret:expr) => {{
+        let config = $sdk::Config::builder()
+            .behavior_version($sdk::config::BehaviorVersion::latest())
+            .http_client(::rotation::aws::http_client())
+            .region($sdk::config::Region::new($crate::emulator::REGION))
+            .credentials_provider($sdk::config::Credentials::new(
+                $id, $secret, None, None, "testkit",
+            ))
+            .endpoint_url($url)
+            .build();
+        $sdk::Client::from_conf(config)
+    }};
 }
 
 /// A running emulator, stopped on drop.
@@ -80,44 +103,17 @@ impl Emulator {
 
     /// An SDK client for the emulator (static test credentials).
     pub fn client(&self) -> Client {
-        let config = aws_sdk_secretsmanager::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .http_client(rotation::aws::http_client())
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new(
-                "testing", "testing", None, None, "testkit",
-            ))
-            .endpoint_url(&self.url)
-            .build();
-        Client::from_conf(config)
+        crate::local_client!(aws_sdk_secretsmanager, &self.url, "testing", "testing")
     }
 
     /// An RDS SDK client for the emulator (moto serves every API on one port).
     pub fn rds_client(&self) -> aws_sdk_rds::Client {
-        let config = aws_sdk_rds::Config::builder()
-            .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
-            .http_client(rotation::aws::http_client())
-            .region(aws_sdk_rds::config::Region::new(REGION))
-            .credentials_provider(aws_sdk_rds::config::Credentials::new(
-                "testing", "testing", None, None, "testkit",
-            ))
-            .endpoint_url(&self.url)
-            .build();
-        aws_sdk_rds::Client::from_conf(config)
+        crate::local_client!(aws_sdk_rds, &self.url, "testing", "testing")
     }
 
     /// An ElastiCache SDK client for the emulator.
     pub fn elasticache_client(&self) -> aws_sdk_elasticache::Client {
-        let config = aws_sdk_elasticache::Config::builder()
-            .behavior_version(aws_sdk_elasticache::config::BehaviorVersion::latest())
-            .http_client(rotation::aws::http_client())
-            .region(aws_sdk_elasticache::config::Region::new(REGION))
-            .credentials_provider(aws_sdk_elasticache::config::Credentials::new(
-                "testing", "testing", None, None, "testkit",
-            ))
-            .endpoint_url(&self.url)
-            .build();
-        aws_sdk_elasticache::Client::from_conf(config)
+        crate::local_client!(aws_sdk_elasticache, &self.url, "testing", "testing")
     }
 
     /// Every ElastiCache user the emulator holds, by id: `status`,

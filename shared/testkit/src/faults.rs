@@ -291,7 +291,8 @@ pub async fn crash_in_step<D: TestServer>(
     while !world.lambda.function_exited() {
         assert!(
             started.elapsed() < Duration::from_secs(30),
-            "the function never reached crash point {point} in {name}"
+            "the function never reached crash point {point} in {name}; its log:\n{}",
+            crate::tools::read_tail(&world.lambda.function_log)
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

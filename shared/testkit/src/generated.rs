@@ -200,10 +200,7 @@ impl TestServer for Consumers {
         self.client = Some(emulator.client());
     }
     fn not_applicable(scenario: &str) -> Option<&'static str> {
-        NOT_APPLICABLE
-            .iter()
-            .find(|(name, _)| *name == scenario)
-            .map(|(_, reason)| *reason)
+        crate::server::reason_in(NOT_APPLICABLE, scenario)
     }
     fn bad_secrets(&self, good: &Value, _password: &str) -> Vec<BadSecret> {
         let entry = |entry: Value| with_field(good, "rotation", json!({"password": entry}));

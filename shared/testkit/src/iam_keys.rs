@@ -26,7 +26,6 @@ use crate::server::{
     with_field, without_field, BadSecret, LoginRecord, OldPassword, ServerOptions, TestServer,
 };
 use crate::tools::{free_port, iam_server_script, read_tail, spawn_listening, venv_program, Guard};
-use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -94,37 +93,11 @@ pub struct IamAccount {
 }
 
 fn iam_client(url: &str, key: &KeyPair) -> aws_sdk_iam::Client {
-    let config = aws_sdk_iam::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .http_client(rotation::aws::http_client())
-        .region(Region::new(crate::emulator::REGION))
-        .credentials_provider(Credentials::new(
-            &key.id,
-            &key.secret,
-            None,
-            None,
-            "testkit",
-        ))
-        .endpoint_url(url)
-        .build();
-    aws_sdk_iam::Client::from_conf(config)
+    crate::local_client!(aws_sdk_iam, url, &key.id, &key.secret)
 }
 
 fn sts_client(url: &str, key: &KeyPair) -> aws_sdk_sts::Client {
-    let config = aws_sdk_sts::Config::builder()
-        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-        .http_client(rotation::aws::http_client())
-        .region(aws_sdk_sts::config::Region::new(crate::emulator::REGION))
-        .credentials_provider(aws_sdk_sts::config::Credentials::new(
-            &key.id,
-            &key.secret,
-            None,
-            None,
-            "testkit",
-        ))
-        .endpoint_url(url)
-        .build();
-    aws_sdk_sts::Client::from_conf(config)
+    crate::local_client!(aws_sdk_sts, url, &key.id, &key.secret)
 }
 
 async fn new_key(iam: &aws_sdk_iam::Client, user: &str) -> KeyPair {
@@ -260,7 +233,7 @@ impl IamAccount {
                 )
             })
             .collect();
-        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        keys.sort_by_key(|a| a.0);
         keys.into_iter()
             .map(|(_, id, active)| (id, active))
             .collect()
@@ -464,10 +437,7 @@ impl TestServer for IamAccount {
         LoginRecord::NotRecorded("moto keeps no record of the keys that signed requests")
     }
     fn not_applicable(scenario: &str) -> Option<&'static str> {
-        NOT_APPLICABLE
-            .iter()
-            .find(|(name, _)| *name == scenario)
-            .map(|(_, reason)| *reason)
+        crate::server::reason_in(NOT_APPLICABLE, scenario)
     }
     fn bad_secrets(&self, good: &Value, password: &str) -> Vec<BadSecret> {
         vec![

@@ -405,6 +405,15 @@ pub trait TestServer: Sized + Send + Sync + 'static {
     fn stop(&mut self);
 }
 
+/// The reason `table` (scenario, reason) gives for `scenario`, for a
+/// [`TestServer::not_applicable`] written as a table.
+pub fn reason_in(table: &[(&str, &'static str)], scenario: &str) -> Option<&'static str> {
+    table
+        .iter()
+        .find(|(name, _)| *name == scenario)
+        .map(|(_, reason)| *reason)
+}
+
 /// Whether `scenario` applies to `D`; prints the reason when it does not.
 pub fn applies<D: TestServer>(scenario: &str) -> bool {
     match D::not_applicable(scenario) {
