@@ -126,7 +126,7 @@ async fn demo<D: TestServer>(function: &FunctionCrate) {
     }
 
     let value = world.value(&secret, "AWSCURRENT").await;
-    let new_password = value["password"].as_str().unwrap_or_default().to_owned();
+    let new_password = world.db.password_in(&value);
     println!("\nAfter rotation:");
     show(
         &world,
