@@ -301,11 +301,17 @@ impl IamKeysBackend {
                 format!("creating a new access key for IAM user {user:?}"),
                 format!(
                     "the user has two access keys already (IAM's limit) and none may be removed: \
-                     {} is active and this secret does not know it (it is neither AWSCURRENT's \
-                     nor AWSPREVIOUS's key, and this rotation did not make it). Nothing was \
-                     changed. Delete or deactivate that key, or store it in the secret, then \
-                     rotate again",
-                    unknown.join(" and ")
+                     {} {} active and this secret does not know {} (neither AWSCURRENT's nor \
+                     AWSPREVIOUS's key, nor made by this rotation). Nothing was changed. \
+                     Delete or deactivate {}, or store it in the secret, then rotate again",
+                    unknown.join(" and "),
+                    if unknown.len() == 1 { "is" } else { "are" },
+                    if unknown.len() == 1 { "it" } else { "them" },
+                    if unknown.len() == 1 {
+                        "that key"
+                    } else {
+                        "one of them"
+                    },
                 ),
             ));
         };

@@ -107,21 +107,24 @@ impl<'a, S: Send + Sync> SetContext<'a, S> {
     /// unreadable value is logged and treated as absent.
     pub async fn previous(&self) -> Option<&S> {
         self.previous
-            .get_or_init(|| previous_value(self.secrets, self.secret_arn, self.parse))
+            .get_or_init(|| previous_value(self.secrets, self.secret_arn, None, self.parse))
             .await
             .as_ref()
     }
 }
 
-/// The value under `AWSPREVIOUS`, parsed with `parse`, when it exists and
-/// can be read: an unreadable or unparsable value is logged and treated as
-/// absent (it only ever serves a recovery or a clean-up).
+/// The value under `AWSPREVIOUS` (of version `version`, when DescribeSecret
+/// named it: then a value this process already holds is not read again),
+/// parsed with `parse`, when it exists and can be read: an unreadable or
+/// unparsable value is logged and treated as absent (it only ever serves a
+/// recovery or a clean-up).
 async fn previous_value<S>(
     secrets: &SecretsManager,
     secret_arn: &str,
+    version: Option<&str>,
     parse: impl Fn(&SecretString) -> Result<S, BackendError>,
 ) -> Option<S> {
-    match secrets.get_value(secret_arn, None, AWSPREVIOUS).await {
+    match secrets.get_value(secret_arn, version, AWSPREVIOUS).await {
         Ok(Some(value)) => match parse(&value.value) {
             Ok(previous) => Some(previous),
             Err(error) => {
@@ -144,20 +147,23 @@ pub struct CreateContext<'a> {
     /// The version being created (the event's `ClientRequestToken`, labelled
     /// `AWSPENDING`).
     pub version: &'a str,
+    /// The version labelled `AWSPREVIOUS`, when there is one.
+    pub previous_version: Option<&'a str>,
     /// The Secrets Manager client.
     pub secrets: &'a SecretsManager,
 }
 
 impl CreateContext<'_> {
     /// The value under `AWSPREVIOUS`, parsed with `parse`, when it exists
-    /// and can be read (read on each call; an unreadable value is logged
-    /// and treated as absent). For a backend that must tell the previous
-    /// credential from others, e.g. IAM's key to remove.
+    /// and can be read (an unreadable value is logged and treated as
+    /// absent; a value this process already holds is not read again). For
+    /// a backend that must tell the previous credential from others, e.g.
+    /// IAM's key to remove.
     pub async fn previous<S>(
         &self,
         parse: impl Fn(&SecretString) -> Result<S, BackendError>,
     ) -> Option<S> {
-        previous_value(self.secrets, self.secret_arn, parse).await
+        previous_value(self.secrets, self.secret_arn, self.previous_version, parse).await
     }
 }
 
@@ -418,6 +424,7 @@ async fn create_secret<B: Backend>(
     let ctx = CreateContext {
         secret_arn: &meta.arn,
         version: token,
+        previous_version: meta.version_with(AWSPREVIOUS),
         secrets,
     };
     let pending = backend
