@@ -128,7 +128,8 @@ pub trait SecretsApi: Send + Sync + fmt::Debug {
     /// `Ok(None)` when the version is not listed or the store keeps no
     /// dates (the default). Used only off the normal path, e.g. to tell a
     /// credential an earlier attempt of this rotation made from an older
-    /// one.
+    /// one. [`SdkSecretsApi`] answers it with the crate's `version-dates`
+    /// feature only, which the function that needs it enables.
     fn version_created<'a>(
         &'a self,
         _secret_id: &'a str,
@@ -288,6 +289,7 @@ impl SecretsApi for SdkSecretsApi {
         })
     }
 
+    #[cfg(feature = "version-dates")]
     fn version_created<'a>(
         &'a self,
         secret_id: &'a str,
