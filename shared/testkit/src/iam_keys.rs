@@ -210,18 +210,24 @@ impl IamAccount {
 
     /// The user's keys: id and whether it is active, oldest first.
     pub async fn keys(&self, user: &str) -> Vec<(String, bool)> {
-        let out = self
-            .admin
-            .list_access_keys()
-            .user_name(user)
-            .send()
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "ListAccessKeys {user}: {}",
-                    aws_sdk_iam::error::DisplayErrorContext(e)
-                )
-            });
+        self.try_keys(user).await.unwrap_or_else(|e| {
+            panic!(
+                "ListAccessKeys {user}: {}",
+                aws_sdk_iam::error::DisplayErrorContext(e)
+            )
+        })
+    }
+
+    /// The user's keys as [`IamAccount::keys`] gives them, or IAM's error
+    /// (e.g. no such user).
+    async fn try_keys(
+        &self,
+        user: &str,
+    ) -> Result<
+        Vec<(String, bool)>,
+        aws_sdk_iam::error::SdkError<aws_sdk_iam::operation::list_access_keys::ListAccessKeysError>,
+    > {
+        let out = self.admin.list_access_keys().user_name(user).send().await?;
         let mut keys: Vec<_> = out
             .access_key_metadata()
             .iter()
@@ -234,9 +240,10 @@ impl IamAccount {
             })
             .collect();
         keys.sort_by_key(|a| a.0);
-        keys.into_iter()
+        Ok(keys
+            .into_iter()
             .map(|(_, id, active)| (id, active))
-            .collect()
+            .collect())
     }
 
     /// Creates a key for `user` (as a person would, outside any rotation).
@@ -273,7 +280,7 @@ impl IamAccount {
         if let Some(key) = self.named.lock().expect("the names").get(password) {
             return Some(key.clone());
         }
-        for (id, _) in self.keys_or_none(user).await {
+        for (id, _) in self.try_keys(user).await.unwrap_or_default() {
             let key = KeyPair {
                 id,
                 secret: password.to_owned(),
@@ -283,22 +290,6 @@ impl IamAccount {
             }
         }
         None
-    }
-
-    async fn keys_or_none(&self, user: &str) -> Vec<(String, bool)> {
-        match self.admin.list_access_keys().user_name(user).send().await {
-            Ok(out) => out
-                .access_key_metadata()
-                .iter()
-                .map(|k| {
-                    (
-                        k.access_key_id().unwrap_or_default().to_owned(),
-                        k.status() == Some(&aws_sdk_iam::types::StatusType::Active),
-                    )
-                })
-                .collect(),
-            Err(_) => Vec::new(),
-        }
     }
 
     /// The ARN STS answers for `key`, when its signature is accepted.
@@ -319,8 +310,9 @@ impl IamAccount {
         };
         arn.ends_with(&format!(":user/{user}"))
             && self
-                .keys_or_none(user)
+                .try_keys(user)
                 .await
+                .unwrap_or_default()
                 .iter()
                 .any(|(id, active)| *id == key.id && *active)
     }
