@@ -1,4 +1,4 @@
-//! Every function binary links one TLS stack: one rustls, one crypto
+//! Every function binary, and rotation-ctl, links one TLS stack: one rustls, one crypto
 //! provider (ring, never aws-lc), one hyper, one rand. Read from
 //! `cargo tree -e normal` (what the binary links, not what tests use), so a
 //! dependency that brings a second stack fails here with its path.
@@ -56,9 +56,10 @@ fn linked_versions(package: &str) -> BTreeMap<String, Vec<String>> {
 }
 
 #[test]
-fn every_function_links_one_tls_stack() {
-    let packages = function_packages();
+fn every_function_and_the_operators_tool_link_one_tls_stack() {
+    let mut packages = function_packages();
     assert!(packages.len() >= 2, "{packages:?}");
+    packages.push("rotation-ctl".to_owned());
     for package in packages {
         let versions = linked_versions(&package);
         for single in ["rustls", "hyper", "ring", "rand", "rustls-webpki", "h2"] {

@@ -5,7 +5,9 @@ use crate::connect::{connect, statement_error};
 use crate::grants;
 use crate::sql::{self, ServerVersion, TlsRequirement, Whose};
 use database::alternating::{NameLimit, NameUnit};
-use database::{DatabaseBackend, DatabaseSecret, DatabaseSettings, Engine, SecretShape};
+use database::{
+    DatabaseBackend, DatabaseSecret, DatabaseSettings, Engine, Need, PrivilegeCheck, SecretShape,
+};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 use rotation::{BackendError, CredentialFailure, CredentialRole};
@@ -318,6 +320,83 @@ impl Engine for MySqlEngine {
             );
         }
         Ok(())
+    }
+
+    async fn check_privileges(
+        &self,
+        conn: &mut Conn,
+        need: Need,
+    ) -> Result<PrivilegeCheck, BackendError> {
+        let session = session(conn).await?;
+        let wanted: &[&str] = match need {
+            Need::CloneUsers => &["CREATE USER"],
+            Need::OwnPassword if self.dual_password => {
+                if !session.version.has_dual_passwords() {
+                    return Ok(PrivilegeCheck::Missing(format!(
+                        "{DUAL_PASSWORD_VAR} is on, but the server ({}) has no dual passwords \
+                         (MySQL 8.0.14 or later)",
+                        session.version.text
+                    )));
+                }
+                // Retaining one's own current password needs this dynamic
+                // privilege (MySQL's ALTER USER documentation).
+                &["APPLICATION_PASSWORD_ADMIN"]
+            }
+            Need::OwnPassword | Need::SetPasswordAsAdmin => {
+                return Ok(PrivilegeCheck::Held(
+                    "a user may always change its own password".to_owned(),
+                ))
+            }
+        };
+        let grantee = format!(
+            "'{}'@'{}'",
+            session.user.replace('\'', "''"),
+            session.host.replace('\'', "''")
+        );
+        let rows: Vec<(String, String)> = conn
+            .exec(
+                "SELECT PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.USER_PRIVILEGES \
+                 WHERE GRANTEE = ?",
+                (grantee.as_str(),),
+            )
+            .await
+            .map_err(statement_error(
+                "reading the session's privileges".to_owned(),
+                &[],
+            ))?;
+        let held = |privilege: &str| rows.iter().any(|(p, _)| p.eq_ignore_ascii_case(privilege));
+        let mut missing: Vec<String> = wanted
+            .iter()
+            .filter(|p| !held(p))
+            .map(|p| (*p).to_owned())
+            .collect();
+        // Cloning gives the other user the current user's grants: the admin
+        // needs GRANT OPTION.
+        if need == Need::CloneUsers && !rows.iter().any(|(_, grantable)| grantable == "YES") {
+            missing.push("GRANT OPTION".to_owned());
+        }
+        if missing.is_empty() {
+            Ok(PrivilegeCheck::Held(format!(
+                "{grantee} holds {}{}",
+                wanted.join(", "),
+                if need == Need::CloneUsers {
+                    " WITH GRANT OPTION"
+                } else {
+                    ""
+                }
+            )))
+        } else {
+            Ok(PrivilegeCheck::Missing(format!(
+                "{grantee} lacks {} (GRANT {} ON *.* TO {grantee}{})",
+                missing.join(" and "),
+                wanted.join(", "),
+                if need == Need::CloneUsers {
+                    " WITH GRANT OPTION"
+                } else {
+                    ""
+                }
+            )))
+        }
     }
 
     async fn session_user(&self, conn: &mut Conn) -> Result<String, BackendError> {

@@ -2,7 +2,9 @@
 
 use crate::connect::{connect, statement_error};
 use database::alternating::{NameLimit, NameUnit};
-use database::{DatabaseBackend, DatabaseSecret, DatabaseSettings, Engine, SecretShape};
+use database::{
+    DatabaseBackend, DatabaseSecret, DatabaseSettings, Engine, Need, PrivilegeCheck, SecretShape,
+};
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 use rotation::{BackendError, CredentialFailure, CredentialRole};
 use secrecy::{ExposeSecret, SecretString};
@@ -124,6 +126,43 @@ impl Engine for PostgresEngine {
             &pending.password,
         )
         .await
+    }
+
+    async fn check_privileges(
+        &self,
+        conn: &mut Client,
+        need: Need,
+    ) -> Result<PrivilegeCheck, BackendError> {
+        if need != Need::CloneUsers {
+            return Ok(PrivilegeCheck::Held(
+                "a role may always change its own password".to_owned(),
+            ));
+        }
+        let row = conn
+            .query_one(
+                "SELECT current_user::text, rolsuper, rolcreaterole FROM pg_roles \
+                 WHERE rolname = current_user",
+                &[],
+            )
+            .await
+            .map_err(statement_error(
+                "reading the session's role attributes".to_owned(),
+            ))?;
+        let (role, superuser, createrole): (String, bool, bool) =
+            (row.get(0), row.get(1), row.get(2));
+        Ok(if superuser {
+            PrivilegeCheck::Held(format!("{role:?} is a superuser"))
+        } else if createrole {
+            PrivilegeCheck::Held(format!(
+                "{role:?} has CREATEROLE (on PostgreSQL 16 and later it also needs the \
+                 ADMIN option on the roles the user is a member of)"
+            ))
+        } else {
+            PrivilegeCheck::Missing(format!(
+                "{role:?} has neither CREATEROLE nor SUPERUSER, so it cannot create the other \
+                 user or set its password (ALTER ROLE {role:?} CREATEROLE)"
+            ))
+        })
     }
 
     async fn session_user(&self, conn: &mut Client) -> Result<String, BackendError> {

@@ -18,8 +18,8 @@ use crate::alternating::{
 use crate::secret::{DatabaseSecret, SecretShape};
 use crate::settings::{DatabaseSettings, Strategy};
 use rotation::{
-    deadline, Backend, BackendError, CreateContext, CredentialFailure, CredentialRole, FailureKind,
-    FinishContext, SetContext, SetOutcome,
+    deadline, Backend, BackendError, Check, CreateContext, CredentialFailure, CredentialRole,
+    FailureKind, FinishContext, PreflightContext, SetContext, SetOutcome,
 };
 use secrecy::SecretString;
 use std::future::Future;
@@ -136,6 +136,18 @@ pub trait Engine: Send + Sync {
         conn: &mut Self::Conn,
     ) -> impl Future<Output = Result<String, BackendError>> + Send;
 
+    /// Preflight: whether the logged-in session `conn` holds what `need`
+    /// asks of it (e.g. CREATEROLE for PostgreSQL's alternating users,
+    /// CREATE USER and GRANT OPTION for MySQL's). Read-only. The default:
+    /// [`PrivilegeCheck::NotChecked`].
+    fn check_privileges(
+        &self,
+        _conn: &mut Self::Conn,
+        _need: Need,
+    ) -> impl Future<Output = Result<PrivilegeCheck, BackendError>> + Send {
+        async { Ok(PrivilegeCheck::NotChecked) }
+    }
+
     /// Whether single-user rotation keeps the old password valid beside the
     /// new one until finishSecret (MySQL's dual passwords, a Redis user's
     /// two passwords). Such an engine's
@@ -168,6 +180,42 @@ pub trait Engine: Send + Sync {
     ) -> impl Future<Output = Result<(), BackendError>> + Send {
         async { Ok(()) }
     }
+}
+
+/// What a rotation will ask of a session's privileges (preflight's
+/// [`Engine::check_privileges`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Single user: the user changes its own password.
+    OwnPassword,
+    /// Single user on an engine where an admin sets passwords: the admin
+    /// sets another user's password.
+    SetPasswordAsAdmin,
+    /// Alternating users: the admin creates the other user of the pair and
+    /// gives it the current user's rights.
+    CloneUsers,
+}
+
+impl Need {
+    /// What the need is, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Need::OwnPassword => "the user changes its own password",
+            Need::SetPasswordAsAdmin => "the admin sets the user's password",
+            Need::CloneUsers => "the admin creates the other user and copies the rights",
+        }
+    }
+}
+
+/// The answer of [`Engine::check_privileges`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrivilegeCheck {
+    /// Held; what was found.
+    Held(String),
+    /// Missing; what is missing and how to grant it.
+    Missing(String),
+    /// This engine does not check.
+    NotChecked,
 }
 
 /// A [`rotation::Backend`] for any SQL [`Engine`]: single user or
@@ -349,6 +397,138 @@ impl<E: Engine> DatabaseBackend<E> {
         Ok(SetOutcome::Changed)
     }
 
+    /// Preflight: TLS, logging in with `AWSCURRENT` and a real query, the
+    /// strategy, the admin secret and login when the strategy uses one, and
+    /// the privileges the strategy needs. Changes nothing.
+    async fn preflight_checks(
+        &self,
+        current: &DatabaseSecret,
+        secrets: &rotation::SecretsManager,
+    ) -> Vec<Check> {
+        let mut checks = Vec::new();
+        checks.push(if self.settings.tls.use_tls(current.ssl) {
+            Check::pass(
+                "TLS",
+                format!(
+                    "TLS to {}, certificate and host name verified (TLS_MODE={})",
+                    current.target(),
+                    self.settings.tls.mode.as_str()
+                ),
+            )
+        } else {
+            Check::warn(
+                "TLS",
+                format!(
+                    "plaintext to {}: the secret says \"ssl\": false or TLS_MODE=disable",
+                    current.target()
+                ),
+            )
+        });
+        let login = "log in with AWSCURRENT";
+        let mut current_conn = match self.login(current, CredentialRole::Current).await {
+            Ok(conn) => conn,
+            Err(failure) => {
+                checks.push(Check::fail(login, &BackendError::credential(failure)));
+                return checks;
+            }
+        };
+        checks.push(
+            match deadline::within_operation(
+                "running a test query",
+                self.engine.session_user(&mut current_conn),
+            )
+            .await
+            {
+                Ok(user) => Check::pass(login, format!("logged in as {user:?} and ran a query")),
+                Err(error) => Check::fail(login, &error),
+            },
+        );
+        let alternates = self.alternates(current);
+        let strategy = "strategy";
+        let need = if alternates {
+            let chosen = match (self.engine.can_clone_users(), master_arn(current)) {
+                (false, _) => Err(BackendError::Config(
+                    "alternating users, but this function cannot clone users: set ROTATION_STRATEGY=single-user"
+                        .to_owned(),
+                )),
+                (true, Err(error)) => Err(error),
+                (true, Ok(_)) => other_username(&current.username, self.engine.name_limit())
+                    .map(|other| format!("alternating users: the next user is {other:?}")),
+            };
+            let failed = chosen.is_err();
+            checks.push(Check::from_result(strategy, chosen));
+            if failed {
+                return checks;
+            }
+            Need::CloneUsers
+        } else if self.admin_sets_password(current) {
+            checks.push(Check::pass(
+                strategy,
+                "single user, the admin named by masterarn sets the password",
+            ));
+            Need::SetPasswordAsAdmin
+        } else {
+            checks.push(Check::pass(
+                strategy,
+                "single user: the user changes its own password",
+            ));
+            Need::OwnPassword
+        };
+        let mut conn = if need == Need::OwnPassword {
+            current_conn
+        } else {
+            let admin = match admin_credential(current, secrets, self.rds_client()).await {
+                Ok(admin) => admin,
+                Err(error) => {
+                    checks.push(Check::fail("admin secret (masterarn)", &error));
+                    return checks;
+                }
+            };
+            checks.push(Check::pass(
+                "admin secret (masterarn)",
+                format!("user {:?} on {}", admin.username, admin.target()),
+            ));
+            let admin = self.engine.admin_for(admin, current);
+            match self.login(&admin, CredentialRole::Admin).await {
+                Ok(conn) => {
+                    checks.push(Check::pass("log in as the admin", "logged in"));
+                    conn
+                }
+                Err(failure) => {
+                    checks.push(Check::fail(
+                        "log in as the admin",
+                        &BackendError::credential(failure),
+                    ));
+                    return checks;
+                }
+            }
+        };
+        let name = format!("privileges: {}", need.describe());
+        checks.push(
+            match deadline::within_operation(
+                "checking privileges",
+                self.engine.check_privileges(&mut conn, need),
+            )
+            .await
+            {
+                Ok(PrivilegeCheck::Held(found)) => Check::pass(name, found),
+                Ok(PrivilegeCheck::Missing(missing)) => Check::fail(
+                    name,
+                    &BackendError::Operation {
+                        action: "checking privileges".to_owned(),
+                        kind: FailureKind::Permission,
+                        detail: missing,
+                    },
+                ),
+                Ok(PrivilegeCheck::NotChecked) => {
+                    Check::skip(name, "this function does not check privileges")
+                }
+                Err(error) => Check::fail(name, &error),
+            },
+        );
+        checks
+    }
+
     async fn set_alternating(
         &self,
         ctx: &SetContext<'_, DatabaseSecret>,
@@ -448,6 +628,10 @@ impl<E: Engine> Backend for DatabaseBackend<E> {
             ));
         }
         Ok(())
+    }
+
+    async fn preflight(&self, current: &DatabaseSecret, ctx: &PreflightContext<'_>) -> Vec<Check> {
+        self.preflight_checks(current, ctx.secrets).await
     }
 
     fn has_finish_work(&self) -> bool {

@@ -13,7 +13,7 @@ pub mod settings;
 pub mod tls;
 
 pub use alternating::{NameLimit, NameUnit, CLONE_SUFFIX, MASTER_ARN_FIELD};
-pub use backend::{DatabaseBackend, Engine};
+pub use backend::{DatabaseBackend, Engine, Need, PrivilegeCheck};
 pub use secret::{DatabaseSecret, SecretShape};
 pub use settings::{DatabaseSettings, Strategy};
 pub use tls::{TlsMode, TlsSettings};

@@ -45,6 +45,15 @@ pub enum TlsMode {
 }
 
 impl TlsMode {
+    /// The mode's name, as [`TlsMode::parse`] reads it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Auto => "auto",
+            TlsMode::VerifyFull => "verify-full",
+            TlsMode::Disable => "disable",
+        }
+    }
+
     /// Reads a mode name.
     pub fn parse(value: &str) -> Result<Self, BackendError> {
         match value.trim().to_ascii_lowercase().as_str() {

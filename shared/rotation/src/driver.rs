@@ -3,6 +3,7 @@
 use crate::client::{SecretMetadata, SecretsManager, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use crate::error::{BackendError, RotationError};
 use crate::event::{RotationEvent, Step};
+use crate::operator::{Check, PreflightContext};
 use secrecy::SecretString;
 use std::fmt;
 use std::future::Future;
@@ -223,6 +224,36 @@ pub trait Backend: Send + Sync {
         pending: &Self::Secret,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
 
+    /// Whether the backend accepts `secret` now (log in and run a real
+    /// query), changing nothing: the answer to an operator's probe
+    /// ([`crate::operator`]). The default: [`Backend::test_pending`].
+    fn accepts(
+        &self,
+        secret: &Self::Secret,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        self.test_pending(secret)
+    }
+
+    /// The backend's preflight checks, changing nothing: would a rotation
+    /// of `current` succeed? (TLS, logging in, the privileges the strategy
+    /// needs, the admin secret.) The driver has already checked Secrets
+    /// Manager and parsed `current`. The default: one check, that the
+    /// backend [`accepts`](Backend::accepts) `current`.
+    fn preflight(
+        &self,
+        current: &Self::Secret,
+        _ctx: &PreflightContext<'_>,
+    ) -> impl Future<Output = Vec<Check>> + Send {
+        async move {
+            vec![Check::from_result(
+                "the backend accepts AWSCURRENT",
+                self.accepts(current)
+                    .await
+                    .map(|()| "logged in and ran a real query".to_owned()),
+            )]
+        }
+    }
+
     /// Whether [`Backend::after_finish`] has work to do. When false (the
     /// default), finishSecret reads no value.
     fn has_finish_work(&self) -> bool {
@@ -261,7 +292,9 @@ pub trait Backend: Send + Sync {
 
 /// Environment variable for fault-injection tests only: when it names a crash
 /// point (`after-set`: the backend accepted the new password, setSecret has
-/// not returned), the process exits there at once, as a killed Lambda would.
+/// not returned; `before-store`: createSecret made the pending value and
+/// has not stored it), the process exits there at once, as a killed Lambda
+/// would.
 pub const CRASH_POINT_VAR: &str = "ROTATION_TEST_CRASH_POINT";
 
 /// Exits the process if [`CRASH_POINT_VAR`] names `point`; a backend may
@@ -434,6 +467,7 @@ async fn create_secret<B: Backend>(
     let value = backend
         .serialize(&pending)
         .map_err(|e| step_error(meta, Step::Create, e))?;
+    crash_point("before-store");
     secrets
         .put_pending(&meta.arn, token, &value, event.rotation_token.as_deref())
         .await?;

@@ -36,6 +36,7 @@ pub mod event;
 pub mod json;
 pub mod logging;
 pub mod metrics;
+pub mod operator;
 
 pub use client::{
     ApiFuture, SdkSecretsApi, SecretMetadata, SecretValue, SecretsApi, SecretsManager, AWSCURRENT,
@@ -51,6 +52,7 @@ pub use error::{
     RotationError, SecretsManagerError, FAILURE_KINDS,
 };
 pub use event::{RotationEvent, Step};
+pub use operator::{Check, CheckOutcome, PreflightContext};
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use metrics::{MetricsSettings, StepRecord};
@@ -232,6 +234,58 @@ async fn handle_in_span<B: Backend>(
     result.map(|_| ())
 }
 
+/// Answers an operator event ([`operator`]) inside its own span and time
+/// budget, logging one line with the action and its outcome (never a
+/// value). No metric record: an operator's question is not a rotation.
+pub async fn handle_operator<B: Backend>(
+    backend: &B,
+    secrets: &SecretsManager,
+    event: Result<operator::OperatorEvent, String>,
+    invocation: &Invocation,
+) -> Result<serde_json::Value, Diagnostic> {
+    let span = tracing::info_span!(
+        "operator",
+        request_id = %invocation.request_id,
+        secret_arn = tracing::field::Empty,
+        action = tracing::field::Empty,
+    );
+    let deadline = Deadline::from_epoch_millis(invocation.deadline_ms, SystemTime::now());
+    let started = Instant::now();
+    let work = async {
+        let event = event.map_err(operator::OperatorError::InvalidEvent)?;
+        let span = tracing::Span::current();
+        span.record("secret_arn", event.secret_id.as_str());
+        span.record("action", event.action.as_str());
+        operator::answer(backend, secrets, &event).await
+    };
+    let result = deadline::scope(deadline, work)
+        .instrument(span.clone())
+        .await;
+    let _entered = span.enter();
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match result {
+        Ok(report) => {
+            let failed = report["checks"].as_array().map_or(0, |checks| {
+                checks.iter().filter(|c| c["outcome"] == "fail").count()
+            });
+            tracing::info!(
+                outcome = "answered",
+                failed_checks = failed,
+                duration_ms,
+                "operator event"
+            );
+            Ok(report)
+        }
+        Err(error) => {
+            tracing::error!(outcome = "failed", error_type = error.kind(), error = %error, duration_ms, "operator event");
+            Err(Diagnostic {
+                error_type: error.kind().to_owned(),
+                error_message: error.to_string(),
+            })
+        }
+    }
+}
+
 /// Runs `backend` as a Lambda function: sets up logging, builds the
 /// Secrets Manager client once, then serves invocations until the runtime
 /// stops. A failed step is returned to Lambda with the error's kind as
@@ -249,6 +303,9 @@ pub async fn run<B: Backend>(backend: B) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             let invocation = Invocation::from_context(&event.context);
+            if let Some(operator_event) = operator::OperatorEvent::from_json(&event.payload) {
+                return handle_operator(backend, secrets, operator_event, &invocation).await;
+            }
             handle(
                 backend,
                 secrets,

@@ -26,6 +26,20 @@ real rotation function the way the service does:
   answers the time of the call for every version), in the whole seconds
   moto records (the service gives milliseconds).
 
+* ``ListSecretVersionIds`` lists ``KmsKeyIds`` (``["DefaultEncryptionKey"]``,
+  what the service shows for the AWS managed key) only for a version that
+  holds a value: the service lists the keys that encrypted a version, and a
+  version ``RotateSecret`` made whose createSecret never stored a value was
+  encrypted by none. Moto lists no keys at all. ``rotation-ctl status`` reads
+  this to tell an empty pending version from one holding a value.
+* Lambda's ``Invoke`` API (``POST /2015-03-31/functions/{name}/invocations``)
+  is forwarded to the function's Invoke endpoint like rotation steps, so one
+  endpoint serves every AWS call of ``rotation-ctl``.
+* The function's output (``{log_dir}/{name}.log``, written by the test kit)
+  is copied into moto's CloudWatch Logs, log group ``/aws/lambda/{name}``,
+  stream ``local``, as Lambda does, from the first invocation on (with
+  ``--log-dir``).
+
 Each event carries a ``RotationToken``; the launcher records whether the
 function passed it on to ``PutSecretValue``.
 
@@ -41,7 +55,9 @@ Remaining differences from the service, each on purpose:
   failing step's error; the service answers at once and runs the steps
   asynchronously (a failure shows only in the function's logs and
   CloudTrail's ``RotationFailed``), retrying a failed rotation later. Tests
-  need the outcome, so they get it from the call.
+  need the outcome, so they get it from the call. ``{"async_rotation":
+  true}`` (control endpoint) switches to the service's way: ``RotateSecret``
+  answers at once and the steps run in the background.
 * A failing step stops the rotation at once; the service retries it.
 * Two ``RotateSecret`` calls of one secret can overlap (each in its own
   request thread); the service refuses the second sooner.
@@ -65,7 +81,8 @@ Control endpoints (JSON), for tests:
 * ``POST /_launcher/reset``: zero the counters.
 * ``POST /_launcher/config``: ``{"steps": [...]}`` sets the steps
   ``RotateSecret`` invokes (default all four; ``[]`` only stages AWSPENDING so
-  a test can invoke the steps itself); ``{"modifying_describes": N}`` how
+  a test can invoke the steps itself); ``{"async_rotation": bool}`` whether
+  ``RotateSecret`` answers before the steps run; ``{"modifying_describes": N}`` how
   many ``DescribeUsers`` calls a modified ElastiCache user stays
   ``modifying``.
 * ``GET /_launcher/elasticache-users``: every ElastiCache user's id, status
@@ -85,6 +102,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import re
+import urllib.parse
 import uuid
 
 from moto.moto_server.werkzeug_app import (
@@ -109,6 +128,7 @@ from moto.elasticache.exceptions import (
 )
 from werkzeug.serving import run_simple
 
+INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 ALL_STEPS = ["createSecret", "setSecret", "testSecret", "finishSecret"]
 
 STATE = {
@@ -119,6 +139,9 @@ STATE = {
     "put_rotation_tokens": [],
     "faults": {"count": 0, "kind": "500", "injected": 0},
     "modifying_describes": 1,
+    "async_rotation": False,
+    "log_dir": None,
+    "shipping": set(),
 }
 LOCK = threading.Lock()
 
@@ -131,27 +154,87 @@ def function_name(arn):
     return arn
 
 
-def invoke(arn, event):
-    """POSTs one event to the function; returns None or the error text."""
-    url = "%s/2015-03-31/functions/%s/invocations" % (
-        STATE["invoke_url"].rstrip("/"),
-        function_name(arn),
-    )
+def ship_logs(name):
+    """Copies the function's output into moto's CloudWatch Logs, group
+    /aws/lambda/{name}, from now on (a thread per function, started once)."""
+    if STATE["log_dir"] is None:
+        return
+    with LOCK:
+        if name in STATE["shipping"]:
+            return
+        STATE["shipping"].add(name)
+    from moto.logs.models import logs_backends
+
+    backend = logs_backends["123456789012"]["us-east-1"]
+    group, stream = "/aws/lambda/%s" % name, "local"
+    try:
+        backend.create_log_group(group, tags={})
+    except Exception:  # it exists
+        pass
+    try:
+        backend.create_log_stream(group, stream)
+    except Exception:
+        pass
+    path = "%s/%s.log" % (STATE["log_dir"], name)
+
+    def follow():
+        offset, partial = 0, ""
+        while True:
+            try:
+                with open(path, "r", errors="replace") as log:
+                    log.seek(offset)
+                    text = log.read()
+                    offset = log.tell()
+            except OSError:
+                text = ""
+            text = partial + text
+            lines = text.split("\n")
+            partial = lines.pop()
+            events = [
+                {"timestamp": int(time.time() * 1000), "message": line}
+                for line in lines
+                if line.strip()
+            ]
+            if events:
+                try:
+                    backend.put_log_events(group, stream, events)
+                except Exception as error:  # keep shipping
+                    print("log shipping: %s" % error, file=sys.stderr, flush=True)
+            time.sleep(0.2)
+
+    threading.Thread(target=follow, daemon=True).start()
+
+
+def forward(name, payload):
+    """POSTs ``payload`` (bytes) to the function ``name``; returns (status,
+    body, X-Amz-Function-Error or None)."""
+    ship_logs(name)
+    url = "%s/2015-03-31/functions/%s/invocations" % (STATE["invoke_url"].rstrip("/"), name)
     request = urllib.request.Request(
-        url,
-        data=json.dumps(event).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
+        url, data=payload, headers={"Content-Type": "application/json"}, method="POST"
     )
     try:
         with urllib.request.urlopen(request, timeout=900) as response:
-            body = response.read().decode(errors="replace")
-            function_error = response.headers.get("X-Amz-Function-Error")
+            return (
+                response.status,
+                response.read().decode(errors="replace"),
+                response.headers.get("X-Amz-Function-Error"),
+            )
     except urllib.error.HTTPError as error:
-        body = error.read().decode(errors="replace")
-        function_error = "HTTP %d" % error.code
+        return error.code, error.read().decode(errors="replace"), "HTTP %d" % error.code
+
+
+def invoke(arn, event):
+    """POSTs one event to the function; returns None or the error text."""
+    name = function_name(arn)
+    try:
+        _status, body, function_error = forward(name, json.dumps(event).encode())
     except OSError as error:
-        return "could not reach the rotation function at %s: %s" % (url, error)
+        return "could not reach the rotation function %s at %s: %s" % (
+            name,
+            STATE["invoke_url"],
+            error,
+        )
     if function_error:
         try:
             payload = json.loads(body)
@@ -225,19 +308,27 @@ def rotate_secret(
 
     steps = list(STATE["steps"])
     rotation_token = issue_rotation_token()
-    for step in steps:
-        event = {
-            "Step": step,
-            "SecretId": secret.arn,
-            "ClientRequestToken": token,
-            "RotationToken": rotation_token,
-        }
-        error = invoke(secret.rotation_lambda_arn, event)
-        if error is not None:
-            raise InvalidRequestException(
-                "Rotation function failed at step %s: %s" % (step, error)
-            )
-    secret.last_rotation_date = int(time.time())
+
+    def run_steps():
+        for step in steps:
+            event = {
+                "Step": step,
+                "SecretId": secret.arn,
+                "ClientRequestToken": token,
+                "RotationToken": rotation_token,
+            }
+            error = invoke(secret.rotation_lambda_arn, event)
+            if error is not None:
+                return "Rotation function failed at step %s: %s" % (step, error)
+        secret.last_rotation_date = int(time.time())
+        return None
+
+    if STATE["async_rotation"]:
+        threading.Thread(target=run_steps, daemon=True).start()
+        return secret.to_short_dict(version_id=token)
+    error = run_steps()
+    if error is not None:
+        raise InvalidRequestException(error)
     return secret.to_short_dict(version_id=token)
 
 
@@ -337,6 +428,9 @@ def list_secret_version_ids(self, secret_id):
         recorded = versions.get(version["VersionId"], {}).get("createdate")
         if recorded is not None:
             version["CreatedDate"] = recorded
+        stored = versions.get(version["VersionId"], {})
+        if stored.get("secret_string") is not None or stored.get("secret_binary") is not None:
+            version["KmsKeyIds"] = ["DefaultEncryptionKey"]
     return json.dumps(answer)
 
 
@@ -452,6 +546,9 @@ class Launcher:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_launcher/"):
             return self.control(path, environ, start_response)
+        invoked = INVOKE_PATH.match(path)
+        if invoked and environ.get("REQUEST_METHOD") == "POST":
+            return self.invoke_api(invoked.group(1), environ, start_response)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.startswith("secretsmanager."):
             action = target.split(".", 1)[1]
@@ -490,6 +587,27 @@ class Launcher:
                         }
                     )
         return self.app(environ, start_response)
+
+    def invoke_api(self, name, environ, start_response):
+        """Lambda's Invoke, forwarded to the function (RequestResponse)."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        payload = environ["wsgi.input"].read(length) if length else b"{}"
+        name = function_name(urllib.parse.unquote(name))
+        try:
+            _status, body, function_error = forward(name, payload)
+        except OSError as error:
+            return json_response(
+                start_response,
+                {"__type": "ServiceException", "message": "could not reach %s: %s" % (name, error)},
+                "500 Internal Server Error",
+            )
+        # As Lambda answers: 200, and a function's error as the payload
+        # with X-Amz-Function-Error (cargo lambda answers it with HTTP 500).
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body.encode())))]
+        if function_error:
+            headers.append(("X-Amz-Function-Error", "Unhandled"))
+        start_response("200 OK", headers)
+        return [body.encode()]
 
     def control(self, path, environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -531,9 +649,15 @@ class Launcher:
                     STATE["steps"] = list(config["steps"])
                 if "modifying_describes" in config:
                     STATE["modifying_describes"] = int(config["modifying_describes"])
+                if "async_rotation" in config:
+                    STATE["async_rotation"] = bool(config["async_rotation"])
                 return json_response(
                     start_response,
-                    {"steps": STATE["steps"], "modifying_describes": STATE["modifying_describes"]},
+                    {
+                        "steps": STATE["steps"],
+                        "modifying_describes": STATE["modifying_describes"],
+                        "async_rotation": STATE["async_rotation"],
+                    },
                 )
         return json_response(start_response, {"error": "unknown path"}, "404 Not Found")
 
@@ -547,8 +671,13 @@ def main():
         required=True,
         help="base URL of the Lambda Invoke API, e.g. http://127.0.0.1:9000",
     )
+    parser.add_argument(
+        "--log-dir",
+        help="directory of the functions' output ({name}.log), copied to CloudWatch Logs",
+    )
     args = parser.parse_args()
     STATE["invoke_url"] = args.invoke_url
+    STATE["log_dir"] = args.log_dir
     app = DomainDispatcherApplication(create_backend_app)
     print("moto launcher listening on %s:%d" % (args.host, args.port), file=sys.stderr, flush=True)
     run_simple(args.host, args.port, Launcher(app), threaded=True, use_reloader=False)

@@ -64,7 +64,9 @@ pub struct Emulator {
 }
 
 impl Emulator {
-    /// Starts the launcher; rotations are forwarded to `invoke_url`.
+    /// Starts the launcher; rotations and Lambda `Invoke` calls are
+    /// forwarded to `invoke_url`, and each invoked function's output
+    /// (`log_dir/{name}.log`) is copied to CloudWatch Logs.
     ///
     /// A free port can be taken by another test's server between choosing
     /// it and the launcher binding it; then something else answers on it.
@@ -78,6 +80,8 @@ impl Emulator {
             command
                 .arg(launcher_script())
                 .args(["--port", &port.to_string(), "--invoke-url", invoke_url])
+                .arg("--log-dir")
+                .arg(log_dir)
                 .env("PYTHONUNBUFFERED", "1");
             let mut guard = spawn_listening(command, "moto launcher", &log, port);
             if answers_as_the_launcher(port) && matches!(guard.child.try_wait(), Ok(None)) {
@@ -149,6 +153,14 @@ impl Emulator {
     /// Sets the steps `RotateSecret` invokes (`[]`: only stage AWSPENDING).
     pub async fn set_rotation_steps(&self, steps: &[&str]) {
         self.control("config", Some(serde_json::json!({ "steps": steps })))
+            .await;
+    }
+
+    /// Whether `RotateSecret` answers at once and runs the steps in the
+    /// background, as the service does (`true`), or runs them inside the
+    /// call and fails with the failing step's error (`false`, the default).
+    pub async fn set_async_rotation(&self, on: bool) {
+        self.control("config", Some(serde_json::json!({ "async_rotation": on })))
             .await;
     }
 

@@ -1,0 +1,478 @@
+//! rotation-ctl through the local world: the real function binary
+//! (rotate-postgres) behind the local Lambda runtime, the Secrets Manager
+//! emulator (which also serves Lambda's Invoke and CloudWatch Logs), and a
+//! real PostgreSQL with password authentication and TLS.
+
+use serde_json::{json, Value};
+use std::process::Command;
+use testkit::faults::crash_in_step;
+use testkit::server::ServerOptions;
+use testkit::world::PostgresWorld;
+use testkit::TestServer;
+
+const FUNCTION: &str = "rotate-postgres";
+
+/// What one run of rotation-ctl printed and returned.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs rotation-ctl against `world`'s emulator, with no profile or
+/// credentials of the machine's.
+async fn ctl(world: &PostgresWorld, args: &[&str]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rotation-ctl"));
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", &world.emulator.url)
+        .env("AWS_REGION", testkit::emulator::REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("rotation-ctl ran")
+        .expect("rotation-ctl starts (cargo builds it with the tests)");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    for secret in PASSWORDS {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "rotation-ctl printed a password:\n{run}"
+        );
+    }
+    run
+}
+
+/// Every password these tests store.
+const PASSWORDS: &[&str] = &[
+    "Ctl-initial-Password-1",
+    "Ctl-wrong-Password-2",
+    "Ctl-admin-Password-3",
+    "Ctl-weak-admin-Password-4",
+];
+
+/// A secret whose user exists with the first password, rotation
+/// configured (one successful rotation through the function).
+async fn rotated_secret(world: &PostgresWorld, name: &str, user: &str) -> String {
+    let arn = world.user_with_secret(name, user, PASSWORDS[0]).await;
+    world.rotate(&arn).await.expect("the first rotation");
+    arn
+}
+
+/// Leaves `secret` stuck: RotateSecret stages AWSPENDING without steps,
+/// then the function runs createSecret (and with `after_set` setSecret)
+/// until it is killed at `point`.
+async fn stick(world: &mut PostgresWorld, secret: &str, point: &str) -> String {
+    world.emulator.set_rotation_steps(&[]).await;
+    world
+        .rotate(secret)
+        .await
+        .expect("RotateSecret stages AWSPENDING");
+    world
+        .emulator
+        .set_rotation_steps(&["createSecret", "setSecret", "testSecret", "finishSecret"])
+        .await;
+    let token = world
+        .version_with(secret, "AWSPENDING")
+        .await
+        .expect("AWSPENDING staged");
+    if point == "before-store" {
+        crash_in_step(world, secret, &token, "createSecret", point, &[]).await;
+    } else {
+        world.restart_function(&[]);
+        invoke_step(world, secret, &token, "createSecret").await;
+        crash_in_step(world, secret, &token, "setSecret", point, &[]).await;
+    }
+    world.restart_function(&[]);
+    token
+}
+
+async fn invoke_step(world: &PostgresWorld, secret: &str, token: &str, step: &str) {
+    world
+        .lambda
+        .invoke(&json!({"SecretId": secret, "ClientRequestToken": token, "Step": step}))
+        .await
+        .unwrap_or_else(|e| panic!("{step}: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_every_state_and_reads_no_value() {
+    let mut world = PostgresWorld::start(FUNCTION).await;
+    let healthy = rotated_secret(&world, "ctl/healthy", "ctl_healthy").await;
+    let empty = rotated_secret(&world, "ctl/stuck-empty", "ctl_empty").await;
+    let stuck = rotated_secret(&world, "ctl/stuck", "ctl_stuck").await;
+    let empty_token = stick(&mut world, &empty, "before-store").await;
+    let stuck_token = stick(&mut world, &stuck, "after-set").await;
+    assert_eq!(
+        world.raw_value(&empty, Some(&empty_token), None).await,
+        None
+    );
+    assert!(world
+        .raw_value(&stuck, Some(&stuck_token), None)
+        .await
+        .is_some());
+
+    world.emulator.reset_calls().await;
+    let one = ctl(&world, &["status", "ctl/healthy"]).await;
+    assert_eq!(one.code, 0, "{one}");
+    assert!(
+        one.stdout.contains("healthy") && one.stdout.contains(FUNCTION),
+        "{one}"
+    );
+    assert!(one.stdout.contains("every 30 days"), "{one}");
+
+    let all = ctl(&world, &["status", "--all"]).await;
+    assert_eq!(all.code, 2, "a stuck secret makes the exit code 2:\n{all}");
+    for expected in ["ctl/healthy", "stuck-empty", "ctl/stuck", "recover"] {
+        assert!(all.stdout.contains(expected), "{expected} missing:\n{all}");
+    }
+    let json = ctl(&world, &["--json", "status", &healthy, &empty, &stuck]).await;
+    assert_eq!(json.code, 2, "{json}");
+    let rows = json.json()["secrets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let states: Vec<&str> = rows.iter().filter_map(|r| r["state"].as_str()).collect();
+    assert_eq!(states, ["healthy", "stuck-empty", "stuck"], "{json}");
+    assert_eq!(rows[1]["pending"]["version_id"], empty_token.as_str());
+    assert_eq!(rows[1]["pending"]["has_value"], false);
+    assert_eq!(rows[2]["pending"]["has_value"], true);
+    assert!(rows[2]["pending"]["age_seconds"].is_u64(), "{json}");
+    assert_eq!(rows[0]["rotation_enabled"], true);
+    let calls = world.emulator.calls().await;
+    assert!(
+        calls["calls"].get("GetSecretValue").is_none(),
+        "status must read no value: {calls}"
+    );
+
+    let tagged = ctl(&world, &["status", "--tag", "team=none"]).await;
+    assert_eq!(tagged.code, 3, "no secret matches: a usage error\n{tagged}");
+    let unknown = ctl(&world, &["status", "no/such/secret"]).await;
+    assert_eq!(unknown.code, 3, "{unknown}");
+    assert!(
+        unknown.stderr.contains("ResourceNotFoundException"),
+        "{unknown}"
+    );
+    let usage = ctl(&world, &["rotate"]).await;
+    assert_eq!(usage.code, 3, "{usage}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_rolls_forward_and_back_and_the_next_rotation_succeeds() {
+    let mut world = PostgresWorld::start(FUNCTION).await;
+
+    // Killed after setSecret: the database has the pending password only.
+    let forward = rotated_secret(&world, "ctl/forward", "ctl_forward").await;
+    let token = stick(&mut world, &forward, "after-set").await;
+    let current = world.version_with(&forward, "AWSCURRENT").await.unwrap();
+    let pending = world.value(&forward, "AWSPENDING").await;
+    let user = pending["username"].as_str().unwrap().to_owned();
+    let new_password = pending["password"].as_str().unwrap().to_owned();
+    assert!(world.db.can_login(&user, &new_password).await);
+
+    let plan = ctl(&world, &["recover", "ctl/forward"]).await;
+    assert_eq!(plan.code, 2, "without --apply nothing changes:\n{plan}");
+    assert!(plan.stdout.contains("roll forward"), "{plan}");
+    assert!(
+        plan.stdout.contains(&format!(
+            "--version-stage AWSCURRENT --move-to-version-id {token} --remove-from-version-id {current}"
+        )),
+        "{plan}"
+    );
+    assert_eq!(
+        world.version_with(&forward, "AWSCURRENT").await,
+        Some(current.clone())
+    );
+
+    let applied = ctl(&world, &["--json", "recover", "ctl/forward", "--apply"]).await;
+    assert_eq!(applied.code, 0, "{applied}");
+    let answer = applied.json();
+    assert_eq!(answer["plan"]["action"], "roll-forward", "{applied}");
+    assert_eq!(answer["applied"], true);
+    assert_eq!(
+        world.version_with(&forward, "AWSCURRENT").await,
+        Some(token.clone())
+    );
+    assert_eq!(world.version_with(&forward, "AWSPENDING").await, None);
+    assert_eq!(
+        world.version_with(&forward, "AWSPREVIOUS").await,
+        Some(current)
+    );
+    let now = world.value(&forward, "AWSCURRENT").await;
+    assert!(
+        world
+            .db
+            .can_login(&user, now["password"].as_str().unwrap())
+            .await
+    );
+    world
+        .rotate(&forward)
+        .await
+        .expect("the next rotation succeeds");
+
+    // Killed in createSecret: nothing stored, nothing changed: roll back.
+    let back = rotated_secret(&world, "ctl/back", "ctl_back").await;
+    let empty = stick(&mut world, &back, "before-store").await;
+    let current = world.version_with(&back, "AWSCURRENT").await.unwrap();
+    let applied = ctl(&world, &["recover", "ctl/back", "--apply"]).await;
+    assert_eq!(applied.code, 0, "{applied}");
+    assert!(applied.stdout.contains("roll back"), "{applied}");
+    assert!(applied.stdout.contains("holds no value"), "{applied}");
+    assert!(
+        applied.stdout.contains(&format!(
+            "--version-stage AWSPENDING --remove-from-version-id {empty}"
+        )),
+        "{applied}"
+    );
+    assert_eq!(world.version_with(&back, "AWSCURRENT").await, Some(current));
+    assert_eq!(world.version_with(&back, "AWSPENDING").await, None);
+    world
+        .rotate(&back)
+        .await
+        .expect("the next rotation succeeds");
+
+    let healthy = ctl(&world, &["recover", "ctl/back"]).await;
+    assert_eq!(healthy.code, 0, "{healthy}");
+    assert!(healthy.stdout.contains("nothing to recover"), "{healthy}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_passes_a_good_secret_and_names_each_failing_check() {
+    let world = PostgresWorld::start(FUNCTION).await;
+    rotated_secret(&world, "ctl/good", "ctl_good").await;
+    let good = ctl(&world, &["preflight", "ctl/good"]).await;
+    assert_eq!(good.code, 0, "{good}");
+    for expected in [
+        "TLS",
+        "log in with AWSCURRENT",
+        "certificate",
+        "would succeed",
+    ] {
+        assert!(
+            good.stdout.contains(expected),
+            "{expected} missing:\n{good}"
+        );
+    }
+
+    // Wrong password: the user exists, the secret holds another password.
+    let wrong = world
+        .user_with_secret("ctl/wrong", "ctl_wrong", PASSWORDS[0])
+        .await;
+    world.db.set_password("ctl_wrong", PASSWORDS[1]).await;
+    world
+        .rotate(&wrong)
+        .await
+        .expect_err("the database refuses it");
+    world
+        .sm
+        .update_secret_version_stage()
+        .secret_id(&wrong)
+        .version_stage("AWSPENDING")
+        .set_remove_from_version_id(world.version_with(&wrong, "AWSPENDING").await)
+        .send()
+        .await
+        .expect("clearing the failed rotation's label");
+    let refused = ctl(&world, &["--json", "preflight", "ctl/wrong"]).await;
+    assert_eq!(refused.code, 2, "{refused}");
+    let checks = refused.json()["checks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let login = checks
+        .iter()
+        .find(|c| c["name"] == "log in with AWSCURRENT")
+        .unwrap_or_else(|| panic!("no login check:\n{refused}"));
+    assert_eq!(login["outcome"], "fail", "{refused}");
+    assert_eq!(login["failure_kind"], "authentication", "{refused}");
+
+    // Alternating users whose admin lacks CREATEROLE.
+    world.db.create_user("ctl_weak_admin", PASSWORDS[3]).await;
+    let admin = world
+        .create_secret(
+            "ctl/weak-admin",
+            &world.db_secret("ctl_weak_admin", PASSWORDS[3]),
+        )
+        .await;
+    world.db.create_user("ctl_app", PASSWORDS[0]).await;
+    let mut value = world.db_secret("ctl_app", PASSWORDS[0]);
+    value["masterarn"] = json!(admin);
+    let child = world.create_secret("ctl/alternating", &value).await;
+    world
+        .sm
+        .rotate_secret()
+        .secret_id(&child)
+        .rotation_lambda_arn(world.function_arn())
+        .rotate_immediately(false)
+        .send()
+        .await
+        .expect("rotation configured (only testSecret of the current value runs)");
+    let weak = ctl(&world, &["--json", "preflight", "ctl/alternating"]).await;
+    assert_eq!(weak.code, 2, "{weak}");
+    let checks = weak.json()["checks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let privileges = checks
+        .iter()
+        .find(|c| {
+            c["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("privileges"))
+        })
+        .unwrap_or_else(|| panic!("no privileges check:\n{weak}"));
+    assert_eq!(privileges["outcome"], "fail", "{weak}");
+    assert_eq!(privileges["failure_kind"], "permission", "{weak}");
+    assert!(
+        privileges["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("CREATEROLE"),
+        "{weak}"
+    );
+    let strong = world.db.create_admin("ctl_admin", PASSWORDS[2]).await;
+    assert!(strong);
+    let admin = world
+        .create_secret("ctl/admin", &world.db_secret("ctl_admin", PASSWORDS[2]))
+        .await;
+    value["masterarn"] = json!(admin);
+    world
+        .sm
+        .put_secret_value()
+        .secret_id(&child)
+        .secret_string(value.to_string())
+        .send()
+        .await
+        .expect("the child secret now names an admin with CREATEROLE");
+    let able = ctl(&world, &["preflight", "ctl/alternating"]).await;
+    assert_eq!(able.code, 0, "{able}");
+    assert!(able.stdout.contains("CREATEROLE"), "{able}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_reports_a_server_without_tls_and_can_be_switched_off() {
+    let options = ServerOptions {
+        tls: false,
+        ..ServerOptions::default()
+    };
+    let mut world = PostgresWorld::start_with_server(FUNCTION, &[], &options).await;
+    let arn = world
+        .user_with_secret("ctl/no-tls", "ctl_no_tls", PASSWORDS[0])
+        .await;
+    world
+        .sm
+        .rotate_secret()
+        .secret_id(&arn)
+        .rotation_lambda_arn(world.function_arn())
+        .rotate_immediately(false)
+        .send()
+        .await
+        .expect_err("the server offers no TLS: even the configuration test fails");
+    let run = ctl(&world, &["--json", "preflight", "ctl/no-tls"]).await;
+    assert_eq!(run.code, 2, "{run}");
+    let checks = run.json()["checks"].as_array().cloned().unwrap_or_default();
+    let login = checks
+        .iter()
+        .find(|c| c["name"] == "log in with AWSCURRENT")
+        .unwrap_or_else(|| panic!("no login check:\n{run}"));
+    assert_eq!(login["outcome"], "fail", "{run}");
+    assert_eq!(login["failure_kind"], "tls", "{run}");
+
+    world.restart_function(&[("OPERATOR_EVENTS", "off")]);
+    let off = ctl(&world, &["preflight", "ctl/no-tls"]).await;
+    assert_eq!(off.code, 3, "{off}");
+    assert!(off.stderr.contains("OperatorEventsDisabled"), "{off}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_waits_shows_each_step_and_a_failure_with_the_function_message() {
+    let mut world = PostgresWorld::start(FUNCTION).await;
+    let arn = rotated_secret(&world, "ctl/rotate", "ctl_rotate").await;
+    world.emulator.set_async_rotation(true).await;
+
+    let ok = ctl(
+        &world,
+        &["rotate", "ctl/rotate", "--wait", "--timeout", "60s"],
+    )
+    .await;
+    assert_eq!(ok.code, 0, "{ok}");
+    for step in [
+        "createSecret",
+        "setSecret",
+        "testSecret",
+        "finishSecret",
+        "Rotated",
+    ] {
+        assert!(ok.stdout.contains(step), "{step} missing:\n{ok}");
+    }
+    let version = world.version_with(&arn, "AWSCURRENT").await.unwrap();
+    assert!(
+        ok.stdout.contains(&version),
+        "the new version is named:\n{ok}"
+    );
+
+    // The database no longer takes the stored password: setSecret fails.
+    world.db.set_password("ctl_rotate", PASSWORDS[1]).await;
+    let failed = ctl(
+        &world,
+        &["rotate", "ctl/rotate", "--wait", "--timeout", "60s"],
+    )
+    .await;
+    assert_eq!(failed.code, 2, "{failed}");
+    for expected in ["setSecret", "failed", "authentication", "Next:", "recover"] {
+        assert!(
+            failed.stdout.contains(expected),
+            "{expected} missing:\n{failed}"
+        );
+    }
+    let stuck = ctl(&world, &["--json", "rotate", "ctl/rotate"]).await;
+    assert_eq!(stuck.code, 2, "{stuck}");
+    assert_eq!(stuck.json()["outcome"], "refused", "{stuck}");
+
+    // The same failure through the synchronous emulator: RotateSecret's
+    // own error carries the function's message.
+    world.emulator.set_async_rotation(false).await;
+    let current = world.value(&arn, "AWSCURRENT").await;
+    let current = current["password"].as_str().unwrap_or_default().to_owned();
+    world.db.set_password("ctl_rotate", &current).await;
+    let back = ctl(&world, &["recover", "ctl/rotate", "--apply"]).await;
+    assert_eq!(back.code, 0, "the current password works again: roll back\n{back}");
+    world.db.set_password("ctl_rotate", PASSWORDS[1]).await;
+    let sync = ctl(&world, &["--json", "rotate", "ctl/rotate", "--wait"]).await;
+    assert_eq!(sync.code, 2, "{sync}");
+    let answer = sync.json();
+    assert_eq!(answer["outcome"], "failed");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("authentication"),
+        "{sync}"
+    );
+    world.restart_function(&[]);
+}
