@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table
-        .load_preset(presets::UTF8_FULL_CONDENSED)
+        .load_preset(presets::UTF8_HORIZONTAL_ONLY)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(header.iter().copied());
     table
@@ -140,37 +140,39 @@ pub async fn status(
     }
     let mut out = table(&[
         "SECRET",
-        "ROTATION",
         "FUNCTION",
-        "SCHEDULE",
+        "ROTATION",
         "LAST ROTATED",
-        "NEXT ROTATION",
+        "NEXT",
         "STATE",
     ]);
     for (row, info) in rows.iter().zip(&infos) {
-        let next = info.next_rotation.map(short_date).unwrap_or_default();
+        let next = info
+            .next_rotation
+            .map(|t| short_date(t).chars().take(10).collect::<String>())
+            .unwrap_or_default();
         let state = match &row.pending {
             Some(pending) => format!(
-                "{} (AWSPENDING {}{})",
+                "{}: AWSPENDING {}{}",
                 row.state.as_str(),
                 short_id(&pending.version_id),
                 pending
                     .age_seconds
-                    .map(|age| format!(", {} old", short_age(age)))
+                    .map(|age| format!(", {}", short_age(age)))
                     .unwrap_or_default()
             ),
             None => row.state.as_str().to_owned(),
         };
-        let schedule = match (&row.schedule, &row.window) {
-            (Some(schedule), Some(window)) => format!("{schedule}, window {window}"),
-            (Some(schedule), None) => schedule.clone(),
-            _ => "-".to_owned(),
+        let rotation = match (row.rotation_enabled, &row.schedule, &row.window) {
+            (false, _, _) => "off".to_owned(),
+            (true, Some(schedule), Some(window)) => format!("{schedule}, window {window}"),
+            (true, Some(schedule), None) => schedule.clone(),
+            (true, None, _) => "on".to_owned(),
         };
         out.add_row(vec![
             Cell::new(&row.name),
-            Cell::new(if row.rotation_enabled { "on" } else { "off" }),
             Cell::new(info.function_name().unwrap_or("-")),
-            Cell::new(schedule),
+            Cell::new(rotation),
             Cell::new(
                 info.last_rotated
                     .map(short_date)
@@ -353,9 +355,10 @@ pub async fn recover(
         return Ok(exit);
     }
     println!(
-        "{} is {}: the function {function} was asked which stored version the backend accepts.",
+        "{} is {}: its function {} was asked which stored version the backend accepts.",
         info.name,
-        row.state.as_str()
+        row.state.as_str(),
+        info.function_name().unwrap_or(function)
     );
     let mut out = table(&["VERSION", "LABELS", "BACKEND", "DETAIL"]);
     for version in &probe.versions {
@@ -565,8 +568,9 @@ pub async fn rotate(
         return Ok(Exit::Failed);
     }
     say(format!(
-        "Rotation of {} started: version {version}, function {function}",
-        info.name
+        "Rotation of {} started: version {version}, function {}",
+        info.name,
+        info.function_name().unwrap_or(&function)
     ));
     if !wait {
         finish(RotateOutcome::Started, &steps, None);

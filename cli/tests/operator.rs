@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::process::Command;
 use testkit::faults::crash_in_step;
 use testkit::server::ServerOptions;
-use testkit::world::PostgresWorld;
+use testkit::world::{MariaDbWorld, PostgresWorld, World};
 use testkit::TestServer;
 
 const FUNCTION: &str = "rotate-postgres";
@@ -38,7 +38,7 @@ impl std::fmt::Display for Run {
 
 /// Runs rotation-ctl against `world`'s emulator, with no profile or
 /// credentials of the machine's.
-async fn ctl(world: &PostgresWorld, args: &[&str]) -> Run {
+async fn ctl<D: TestServer>(world: &World<D>, args: &[&str]) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rotation-ctl"));
     command
         .args(args)
@@ -311,7 +311,14 @@ async fn preflight_passes_a_good_secret_and_names_each_failing_check() {
     assert_eq!(login["outcome"], "fail", "{refused}");
     assert_eq!(login["failure_kind"], "authentication", "{refused}");
 
-    // Alternating users whose admin lacks CREATEROLE.
+    // Alternating users whose admin lacks CREATEROLE, then one who has it.
+    alternating_preflight(&world, "CREATEROLE").await;
+}
+
+/// Preflight of an alternating-users secret: its admin first without the
+/// privileges cloning needs (the privileges check fails naming `missing`),
+/// then with them (it passes).
+async fn alternating_preflight<D: TestServer>(world: &World<D>, missing: &str) {
     world.db.create_user("ctl_weak_admin", PASSWORDS[3]).await;
     let admin = world
         .create_secret(
@@ -332,7 +339,7 @@ async fn preflight_passes_a_good_secret_and_names_each_failing_check() {
         .send()
         .await
         .expect("rotation configured (only testSecret of the current value runs)");
-    let weak = ctl(&world, &["--json", "preflight", "ctl/alternating"]).await;
+    let weak = ctl(world, &["--json", "preflight", "ctl/alternating"]).await;
     assert_eq!(weak.code, 2, "{weak}");
     let checks = weak.json()["checks"]
         .as_array()
@@ -352,11 +359,10 @@ async fn preflight_passes_a_good_secret_and_names_each_failing_check() {
         privileges["detail"]
             .as_str()
             .unwrap_or_default()
-            .contains("CREATEROLE"),
+            .contains(missing),
         "{weak}"
     );
-    let strong = world.db.create_admin("ctl_admin", PASSWORDS[2]).await;
-    assert!(strong);
+    assert!(world.db.create_admin("ctl_admin", PASSWORDS[2]).await);
     let admin = world
         .create_secret("ctl/admin", &world.db_secret("ctl_admin", PASSWORDS[2]))
         .await;
@@ -368,10 +374,19 @@ async fn preflight_passes_a_good_secret_and_names_each_failing_check() {
         .secret_string(value.to_string())
         .send()
         .await
-        .expect("the child secret now names an admin with CREATEROLE");
-    let able = ctl(&world, &["preflight", "ctl/alternating"]).await;
+        .expect("the child secret now names an able admin");
+    let able = ctl(world, &["preflight", "ctl/alternating"]).await;
     assert_eq!(able.code, 0, "{able}");
-    assert!(able.stdout.contains("CREATEROLE"), "{able}");
+    assert!(
+        able.stdout.contains(missing),
+        "what was found is named:\n{able}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_checks_mysql_privileges_for_alternating_users() {
+    let world = MariaDbWorld::start("rotate-mysql").await;
+    alternating_preflight(&world, "CREATE USER").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -461,7 +476,10 @@ async fn rotate_waits_shows_each_step_and_a_failure_with_the_function_message() 
     let current = current["password"].as_str().unwrap_or_default().to_owned();
     world.db.set_password("ctl_rotate", &current).await;
     let back = ctl(&world, &["recover", "ctl/rotate", "--apply"]).await;
-    assert_eq!(back.code, 0, "the current password works again: roll back\n{back}");
+    assert_eq!(
+        back.code, 0,
+        "the current password works again: roll back\n{back}"
+    );
     world.db.set_password("ctl_rotate", PASSWORDS[1]).await;
     let sync = ctl(&world, &["--json", "rotate", "ctl/rotate", "--wait"]).await;
     assert_eq!(sync.code, 2, "{sync}");
@@ -475,4 +493,111 @@ async fn rotate_waits_shows_each_step_and_a_failure_with_the_function_message() 
         "{sync}"
     );
     world.restart_function(&[]);
+}
+
+/// Runs `command` (a shell line) in a detached tmux terminal of 110×40
+/// with the world's AWS settings and returns the screen once it printed
+/// its exit code.
+async fn screen<D: TestServer>(world: &World<D>, socket: &str, command: &str) -> String {
+    let ctl = env!("CARGO_BIN_EXE_rotation-ctl");
+    let line = format!(
+        "clear; {}; echo \"[exit $?]\"; sleep 600",
+        command.replace("rotation-ctl", ctl)
+    );
+    let status = Command::new("tmux")
+        .args([
+            "-L",
+            socket,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            "110",
+            "-y",
+            "24",
+        ])
+        .arg(line)
+        .env("AWS_ENDPOINT_URL", &world.emulator.url)
+        .env("AWS_REGION", testkit::emulator::REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("TERM", "xterm-256color")
+        .status()
+        .expect("tmux is needed for this test: scripts/setup installs it (Debian package tmux)");
+    assert!(status.success(), "tmux new-session failed ({status})");
+    let started = std::time::Instant::now();
+    loop {
+        let out = Command::new("tmux")
+            .args(["-L", socket, "capture-pane", "-p", "-S", "-", "-E", "-"])
+            .output()
+            .expect("tmux capture-pane");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains("[exit ") {
+            let _ = Command::new("tmux")
+                .args(["-L", socket, "kill-server"])
+                .status();
+            return text.replace(ctl, "rotation-ctl");
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(90),
+            "{command} did not finish in the terminal:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// The real screens of `status` and `rotate --wait` in a terminal (tmux),
+/// kept in the target directory (`rotation-ctl-screens.txt`) and printed:
+/// the README's examples come from here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screens_in_a_terminal() {
+    let mut world = PostgresWorld::start(FUNCTION).await;
+    rotated_secret(&world, "app/orders-db", "orders").await;
+    let stuck = rotated_secret(&world, "app/billing-db", "billing").await;
+    stick(&mut world, &stuck, "after-set").await;
+    world.emulator.set_async_rotation(true).await;
+    let socket = |n: u32| format!("rotation-ctl-{}-{n}", std::process::id());
+    let status = screen(&world, &socket(1), "rotation-ctl status --all").await;
+    for expected in [
+        "SECRET",
+        "═══",
+        "app/orders-db",
+        "healthy",
+        "stuck",
+        "[exit 2]",
+    ] {
+        assert!(status.contains(expected), "{expected} missing:\n{status}");
+    }
+    let rotate = screen(
+        &world,
+        &socket(2),
+        "rotation-ctl rotate app/orders-db --wait",
+    )
+    .await;
+    for expected in [
+        "✓ createSecret",
+        "✓ finishSecret",
+        "Rotated app/orders-db",
+        "[exit 0]",
+    ] {
+        assert!(rotate.contains(expected), "{expected} missing:\n{rotate}");
+    }
+    let recover = screen(&world, &socket(3), "rotation-ctl recover app/billing-db").await;
+    assert!(recover.contains("roll forward"), "{recover}");
+    let text = format!(
+        "$ rotation-ctl status --all\n{}\n$ rotation-ctl rotate app/orders-db --wait\n{}\n$ rotation-ctl recover app/billing-db\n{}",
+        status.trim_end(),
+        rotate.trim_end(),
+        recover.trim_end()
+    );
+    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
+        |_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        std::path::PathBuf::from,
+    );
+    let _ = std::fs::write(target.join("rotation-ctl-screens.txt"), &text);
+    println!("{text}");
 }

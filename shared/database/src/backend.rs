@@ -614,17 +614,25 @@ impl<E: Engine> Backend for DatabaseBackend<E> {
     }
 
     async fn test_pending(&self, pending: &DatabaseSecret) -> Result<(), BackendError> {
+        self.accepts(pending, CredentialRole::Pending).await
+    }
+
+    async fn accepts(
+        &self,
+        secret: &DatabaseSecret,
+        role: CredentialRole,
+    ) -> Result<(), BackendError> {
         let mut conn = self
-            .login(pending, CredentialRole::Pending)
+            .login(secret, role)
             .await
             .map_err(BackendError::credential)?;
         let user =
             deadline::within_operation("running a test query", self.engine.session_user(&mut conn))
                 .await?;
-        if user != pending.username {
+        if user != secret.username {
             return Err(BackendError::operation(
                 "running a test query",
-                format!("logged in as {user:?}, expected {:?}", pending.username),
+                format!("logged in as {user:?}, expected {:?}", secret.username),
             ));
         }
         Ok(())

@@ -1,7 +1,7 @@
 //! The four-step driver and the trait a backend implements.
 
 use crate::client::{SecretMetadata, SecretsManager, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
-use crate::error::{BackendError, RotationError};
+use crate::error::{BackendError, CredentialRole, RotationError};
 use crate::event::{RotationEvent, Step};
 use crate::operator::{Check, PreflightContext};
 use secrecy::SecretString;
@@ -224,12 +224,14 @@ pub trait Backend: Send + Sync {
         pending: &Self::Secret,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
 
-    /// Whether the backend accepts `secret` now (log in and run a real
-    /// query), changing nothing: the answer to an operator's probe
-    /// ([`crate::operator`]). The default: [`Backend::test_pending`].
+    /// Whether the backend accepts `secret`, the value labelled as `role`
+    /// says, now (log in and run a real query), changing nothing: the
+    /// answer to an operator's probe ([`crate::operator`]). Errors name
+    /// `role`. The default: [`Backend::test_pending`].
     fn accepts(
         &self,
         secret: &Self::Secret,
+        _role: CredentialRole,
     ) -> impl Future<Output = Result<(), BackendError>> + Send {
         self.test_pending(secret)
     }
@@ -247,7 +249,7 @@ pub trait Backend: Send + Sync {
         async move {
             vec![Check::from_result(
                 "the backend accepts AWSCURRENT",
-                self.accepts(current)
+                self.accepts(current, CredentialRole::Current)
                     .await
                     .map(|()| "logged in and ran a real query".to_owned()),
             )]

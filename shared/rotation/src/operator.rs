@@ -20,7 +20,7 @@
 
 use crate::client::{SecretsManager, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use crate::driver::Backend;
-use crate::error::BackendError;
+use crate::error::{BackendError, CredentialRole};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -424,6 +424,15 @@ pub async fn preflight<B: Backend>(
     }
 }
 
+/// The credential a stage's value is.
+fn role_of(stage: &str) -> CredentialRole {
+    match stage {
+        AWSPENDING => CredentialRole::Pending,
+        AWSPREVIOUS => CredentialRole::Previous,
+        _ => CredentialRole::Current,
+    }
+}
+
 /// Asks the backend about every labelled version ([`Backend::accepts`]),
 /// changing nothing.
 pub async fn probe<B: Backend>(
@@ -469,7 +478,7 @@ pub async fn probe<B: Backend>(
                 error.to_string(),
                 Some(error.failure_kind().to_owned()),
             ),
-            Ok(secret) => match backend.accepts(&secret).await {
+            Ok(secret) => match backend.accepts(&secret, role_of(stage)).await {
                 Ok(()) => probe(Verdict::Accepted, String::new(), None),
                 Err(error) => probe(
                     Verdict::Refused,

@@ -635,6 +635,85 @@ pub async fn the_sdk_endpoint_variable_works_too<D: TestServer>(function: &Funct
     assert!(world.db.can_login("sdk_user", &password).await);
 }
 
+/// Operator events (`rotation-ctl preflight` and `recover`'s probe) on a
+/// rotated secret: preflight fails no check, the probe finds `AWSCURRENT`
+/// accepted; neither stores a value, moves a label or answers with a
+/// password; `OPERATOR_EVENTS=off` refuses both, naming the setting.
+pub async fn operator_events_change_nothing_and_hold_no_secret<D: TestServer>(function: &Function) {
+    let mut world = World::<D>::start(function).await;
+    let old_password = "operator-Password-1";
+    world.db.create_user("app", old_password).await;
+    let secret = world
+        .create_secret("app-db", &world.db_secret("app", old_password))
+        .await;
+    world.rotate(&secret).await.expect("rotation succeeds");
+    let new_password = world
+        .db
+        .password_in(&world.value(&secret, "AWSCURRENT").await);
+    let stages = world.stages(&secret).await;
+    world.emulator.reset_calls().await;
+
+    let preflight = json!({"Action": "preflight", "SecretId": secret});
+    let report = world
+        .lambda
+        .invoke(&preflight)
+        .await
+        .unwrap_or_else(|e| panic!("preflight: {e}"));
+    let checks = report["checks"].as_array().cloned().unwrap_or_default();
+    assert!(
+        checks.len() >= 4,
+        "the driver's checks and the backend's: {report}"
+    );
+    assert!(
+        checks.iter().all(|c| c["outcome"] != "fail"),
+        "a rotation would succeed, so no check may fail: {report}"
+    );
+    let probe = world
+        .lambda
+        .invoke(&json!({"Action": "probe", "SecretId": secret}))
+        .await
+        .unwrap_or_else(|e| panic!("probe: {e}"));
+    let versions = probe["versions"].as_array().cloned().unwrap_or_default();
+    let current = versions
+        .iter()
+        .find(|v| {
+            v["stages"]
+                .as_array()
+                .is_some_and(|s| s.contains(&json!("AWSCURRENT")))
+        })
+        .unwrap_or_else(|| panic!("no AWSCURRENT in the probe: {probe}"));
+    assert_eq!(current["verdict"], "accepted", "{probe}");
+    assert_eq!(versions.len(), 2, "AWSCURRENT and AWSPREVIOUS: {probe}");
+
+    for answer in [&report, &probe] {
+        let text = answer.to_string();
+        for password in [old_password, new_password.as_str()] {
+            assert!(
+                !text.contains(password),
+                "an operator answer holds a password"
+            );
+        }
+    }
+    let calls = world.emulator.calls().await;
+    for write in ["PutSecretValue", "UpdateSecretVersionStage", "RotateSecret"] {
+        assert!(
+            calls["calls"].get(write).is_none(),
+            "operator events must change nothing, but made {write}: {calls}"
+        );
+    }
+    assert_eq!(world.stages(&secret).await, stages, "the labels moved");
+    assert!(world.db.can_login("app", &new_password).await);
+
+    world.restart_function(&[("OPERATOR_EVENTS", "off")]);
+    let refused = world
+        .lambda
+        .invoke(&preflight)
+        .await
+        .expect_err("OPERATOR_EVENTS=off refuses operator events");
+    assert_eq!(refused.error_type, "OperatorEventsDisabled", "{refused}");
+    assert!(refused.message.contains("OPERATOR_EVENTS"), "{refused}");
+}
+
 /// Instantiates the whole conformance suite (this module,
 /// [`semantics`](crate::semantics) and [`faults`](crate::faults)) as
 /// `#[tokio::test]`s for a [`Function`] and a [`TestServer`] type. A
@@ -663,6 +742,7 @@ macro_rules! conformance_tests {
             pre_checks_refuse_wrong_tokens_and_disabled_rotation,
             no_password_appears_in_any_log,
             the_sdk_endpoint_variable_works_too,
+            operator_events_change_nothing_and_hold_no_secret,
         );
         $crate::conformance_tests!(@semantics $function, $database;
             rotation_token_is_passed_on_and_never_logged,
