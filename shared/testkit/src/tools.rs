@@ -85,8 +85,19 @@ pub fn random_token() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1 for a server a test starts, chosen at
+/// random below Linux's ephemeral range (32768–60999). A port the kernel
+/// picks (`bind(0)`) comes from that range, which every outgoing connection
+/// also draws from: between choosing such a port and the server binding
+/// it, any test's HTTP call could take it ("Address already in use").
 pub fn free_port() -> u16 {
+    for _ in 0..200 {
+        let random = uuid::Uuid::new_v4().as_u128();
+        let port = 20_000 + (random % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding a port on 127.0.0.1");
     listener.local_addr().expect("the bound address").port()
 }
