@@ -171,6 +171,27 @@ async fn status_shows_every_state_and_reads_no_value() {
         "status must read no value: {calls}"
     );
 
+    world
+        .sm
+        .tag_resource()
+        .secret_id(&healthy)
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key("team")
+                .value("orders")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("tagging a secret");
+    let team = ctl(&world, &["--json", "status", "--tag", "team=orders"]).await;
+    assert_eq!(team.code, 0, "only the healthy secret has the tag:\n{team}");
+    let rows = team.json()["secrets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(rows.len(), 1, "{team}");
+    assert_eq!(rows[0]["name"], "ctl/healthy", "{team}");
     let tagged = ctl(&world, &["status", "--tag", "team=none"]).await;
     assert_eq!(tagged.code, 3, "no secret matches: a usage error\n{tagged}");
     let unknown = ctl(&world, &["status", "no/such/secret"]).await;
@@ -212,6 +233,12 @@ async fn recover_rolls_forward_and_back_and_the_next_rotation_succeeds() {
 
     let applied = ctl(&world, &["--json", "recover", "ctl/forward", "--apply"]).await;
     assert_eq!(applied.code, 0, "{applied}");
+    for run in [&plan, &applied] {
+        assert!(
+            !run.stdout.contains(&new_password) && !run.stderr.contains(&new_password),
+            "recover printed the pending password"
+        );
+    }
     let answer = applied.json();
     assert_eq!(answer["plan"]["action"], "roll-forward", "{applied}");
     assert_eq!(answer["applied"], true);
