@@ -8,6 +8,8 @@
 use crate::state::{from_epoch, VersionInfo};
 use crate::CtlError;
 use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_secretsmanager::types::RotationRulesType;
+use rotation::client::tag_pairs;
 use std::collections::HashMap;
 use std::time::SystemTime;
 
@@ -62,6 +64,19 @@ impl SecretInfo {
     }
 }
 
+/// `AutomaticallyAfterDays`, `ScheduleExpression` and `Duration`.
+type Rules = (Option<i64>, Option<String>, Option<String>);
+
+fn rules(rules: Option<&RotationRulesType>) -> Rules {
+    (
+        rules.and_then(|r| r.automatically_after_days()),
+        rules
+            .and_then(|r| r.schedule_expression())
+            .map(str::to_owned),
+        rules.and_then(|r| r.duration()).map(str::to_owned),
+    )
+}
+
 fn time(value: Option<&aws_smithy_types::DateTime>) -> Option<SystemTime> {
     value.and_then(|t| from_epoch(t.as_secs_f64()))
 }
@@ -97,30 +112,19 @@ impl Clients {
             .send()
             .await
             .map_err(|e| CtlError::aws("DescribeSecret", secret_id, e))?;
-        let rules = out.rotation_rules();
+        let (after_days, schedule_expression, window) = rules(out.rotation_rules());
         Ok(SecretInfo {
             name: out.name().unwrap_or(secret_id).to_owned(),
             arn: out.arn().unwrap_or(secret_id).to_owned(),
             rotation_enabled: out.rotation_enabled().unwrap_or(false),
             function: out.rotation_lambda_arn().map(str::to_owned),
-            after_days: rules.and_then(|r| r.automatically_after_days()),
-            schedule_expression: rules
-                .and_then(|r| r.schedule_expression())
-                .map(str::to_owned),
-            window: rules.and_then(|r| r.duration()).map(str::to_owned),
+            after_days,
+            schedule_expression,
+            window,
             last_rotated: time(out.last_rotated_date()),
             next_rotation: time(out.next_rotation_date()),
             stages: out.version_ids_to_stages().cloned().unwrap_or_default(),
-            tags: out
-                .tags()
-                .iter()
-                .map(|t| {
-                    (
-                        t.key().unwrap_or_default().to_owned(),
-                        t.value().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect(),
+            tags: tag_pairs(out.tags()),
         })
     }
 
@@ -131,33 +135,22 @@ impl Clients {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| CtlError::aws("ListSecrets", "(all)", e))?;
             for entry in page.secret_list() {
-                let rules = entry.rotation_rules();
+                let (after_days, schedule_expression, window) = rules(entry.rotation_rules());
                 secrets.push(SecretInfo {
                     name: entry.name().unwrap_or_default().to_owned(),
                     arn: entry.arn().unwrap_or_default().to_owned(),
                     rotation_enabled: entry.rotation_enabled().unwrap_or(false),
                     function: entry.rotation_lambda_arn().map(str::to_owned),
-                    after_days: rules.and_then(|r| r.automatically_after_days()),
-                    schedule_expression: rules
-                        .and_then(|r| r.schedule_expression())
-                        .map(str::to_owned),
-                    window: rules.and_then(|r| r.duration()).map(str::to_owned),
+                    after_days,
+                    schedule_expression,
+                    window,
                     last_rotated: time(entry.last_rotated_date()),
                     next_rotation: time(entry.next_rotation_date()),
                     stages: entry
                         .secret_versions_to_stages()
                         .cloned()
                         .unwrap_or_default(),
-                    tags: entry
-                        .tags()
-                        .iter()
-                        .map(|t| {
-                            (
-                                t.key().unwrap_or_default().to_owned(),
-                                t.value().unwrap_or_default().to_owned(),
-                            )
-                        })
-                        .collect(),
+                    tags: tag_pairs(entry.tags()),
                 });
             }
         }

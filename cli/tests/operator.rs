@@ -26,6 +26,45 @@ impl Run {
     }
 }
 
+impl Run {
+    /// The preflight check whose name starts with `name` (`--json` output).
+    fn check(&self, name: &str) -> Value {
+        self.json()["checks"]
+            .as_array()
+            .and_then(|checks| {
+                checks
+                    .iter()
+                    .find(|c| c["name"].as_str().is_some_and(|n| n.starts_with(name)))
+                    .cloned()
+            })
+            .unwrap_or_else(|| panic!("no check {name:?}:\n{self}"))
+    }
+
+    /// Asserts a failed preflight whose AWSCURRENT login failed with `kind`.
+    fn assert_login_fails(&self, kind: &str) {
+        assert_eq!(self.code, 2, "{self}");
+        let login = self.check("log in with AWSCURRENT");
+        assert_eq!(login["outcome"], "fail", "{self}");
+        assert_eq!(login["failure_kind"], kind, "{self}");
+    }
+}
+
+/// Configures rotation of `secret` with the world's function without
+/// rotating (RotateImmediately=false: only testSecret of the current
+/// value runs); `Err` carries the service's message.
+async fn configure_rotation<D: TestServer>(world: &World<D>, secret: &str) -> Result<(), String> {
+    world
+        .sm
+        .rotate_secret()
+        .secret_id(secret)
+        .rotation_lambda_arn(world.function_arn())
+        .rotate_immediately(false)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())
+}
+
 impl std::fmt::Display for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -36,6 +75,20 @@ impl std::fmt::Display for Run {
     }
 }
 
+/// The AWS settings that point rotation-ctl at `world`'s emulator, with no
+/// profile or credentials of the machine's.
+fn aws_env<D: TestServer>(world: &World<D>) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", world.emulator.url.clone()),
+        ("AWS_REGION", testkit::emulator::REGION.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ("AWS_CONFIG_FILE", "/dev/null".to_owned()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_owned()),
+    ]
+}
+
 /// Runs rotation-ctl against `world`'s emulator, with no profile or
 /// credentials of the machine's.
 async fn ctl<D: TestServer>(world: &World<D>, args: &[&str]) -> Run {
@@ -44,13 +97,7 @@ async fn ctl<D: TestServer>(world: &World<D>, args: &[&str]) -> Run {
         .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL", &world.emulator.url)
-        .env("AWS_REGION", testkit::emulator::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+        .envs(aws_env(world));
     let out = tokio::task::spawn_blocking(move || command.output())
         .await
         .expect("rotation-ctl ran")
@@ -312,31 +359,11 @@ async fn preflight_passes_a_good_secret_and_names_each_failing_check() {
         .user_with_secret("ctl/wrong", "ctl_wrong", PASSWORDS[0])
         .await;
     world.db.set_password("ctl_wrong", PASSWORDS[1]).await;
-    world
-        .rotate(&wrong)
+    configure_rotation(&world, &wrong)
         .await
-        .expect_err("the database refuses it");
-    world
-        .sm
-        .update_secret_version_stage()
-        .secret_id(&wrong)
-        .version_stage("AWSPENDING")
-        .set_remove_from_version_id(world.version_with(&wrong, "AWSPENDING").await)
-        .send()
-        .await
-        .expect("clearing the failed rotation's label");
+        .expect_err("the database refuses the stored password");
     let refused = ctl(&world, &["--json", "preflight", "ctl/wrong"]).await;
-    assert_eq!(refused.code, 2, "{refused}");
-    let checks = refused.json()["checks"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let login = checks
-        .iter()
-        .find(|c| c["name"] == "log in with AWSCURRENT")
-        .unwrap_or_else(|| panic!("no login check:\n{refused}"));
-    assert_eq!(login["outcome"], "fail", "{refused}");
-    assert_eq!(login["failure_kind"], "authentication", "{refused}");
+    refused.assert_login_fails("authentication");
 
     // Alternating users whose admin lacks CREATEROLE, then one who has it.
     alternating_preflight(&world, "CREATEROLE").await;
@@ -357,29 +384,12 @@ async fn alternating_preflight<D: TestServer>(world: &World<D>, missing: &str) {
     let mut value = world.db_secret("ctl_app", PASSWORDS[0]);
     value["masterarn"] = json!(admin);
     let child = world.create_secret("ctl/alternating", &value).await;
-    world
-        .sm
-        .rotate_secret()
-        .secret_id(&child)
-        .rotation_lambda_arn(world.function_arn())
-        .rotate_immediately(false)
-        .send()
+    configure_rotation(world, &child)
         .await
-        .expect("rotation configured (only testSecret of the current value runs)");
+        .expect("rotation configured");
     let weak = ctl(world, &["--json", "preflight", "ctl/alternating"]).await;
     assert_eq!(weak.code, 2, "{weak}");
-    let checks = weak.json()["checks"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let privileges = checks
-        .iter()
-        .find(|c| {
-            c["name"]
-                .as_str()
-                .is_some_and(|n| n.starts_with("privileges"))
-        })
-        .unwrap_or_else(|| panic!("no privileges check:\n{weak}"));
+    let privileges = weak.check("privileges");
     assert_eq!(privileges["outcome"], "fail", "{weak}");
     assert_eq!(privileges["failure_kind"], "permission", "{weak}");
     assert!(
@@ -426,24 +436,11 @@ async fn preflight_reports_a_server_without_tls_and_can_be_switched_off() {
     let arn = world
         .user_with_secret("ctl/no-tls", "ctl_no_tls", PASSWORDS[0])
         .await;
-    world
-        .sm
-        .rotate_secret()
-        .secret_id(&arn)
-        .rotation_lambda_arn(world.function_arn())
-        .rotate_immediately(false)
-        .send()
+    configure_rotation(&world, &arn)
         .await
         .expect_err("the server offers no TLS: even the configuration test fails");
     let run = ctl(&world, &["--json", "preflight", "ctl/no-tls"]).await;
-    assert_eq!(run.code, 2, "{run}");
-    let checks = run.json()["checks"].as_array().cloned().unwrap_or_default();
-    let login = checks
-        .iter()
-        .find(|c| c["name"] == "log in with AWSCURRENT")
-        .unwrap_or_else(|| panic!("no login check:\n{run}"));
-    assert_eq!(login["outcome"], "fail", "{run}");
-    assert_eq!(login["failure_kind"], "tls", "{run}");
+    run.assert_login_fails("tls");
 
     world.restart_function(&[("OPERATOR_EVENTS", "off")]);
     let off = ctl(&world, &["preflight", "ctl/no-tls"]).await;
@@ -542,16 +539,10 @@ async fn screen<D: TestServer>(world: &World<D>, socket: &str, command: &str) ->
             "-x",
             "110",
             "-y",
-            "24",
+            "40",
         ])
         .arg(line)
-        .env("AWS_ENDPOINT_URL", &world.emulator.url)
-        .env("AWS_REGION", testkit::emulator::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .envs(aws_env(world))
         .env("TERM", "xterm-256color")
         .status()
         .expect("tmux is needed for this test: scripts/setup installs it (Debian package tmux)");

@@ -159,6 +159,19 @@ where
     }
 }
 
+/// A secret's tags as (key, value) pairs, from `DescribeSecret` or
+/// `ListSecrets`.
+pub fn tag_pairs(tags: &[aws_sdk_secretsmanager::types::Tag]) -> Vec<(String, String)> {
+    tags.iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// [`SecretsApi`] on the AWS SDK for Rust.
 #[derive(Debug, Clone)]
 pub struct SdkSecretsApi {
@@ -186,16 +199,7 @@ impl SecretsApi for SdkSecretsApi {
                 arn: out.arn().unwrap_or(secret_id).to_owned(),
                 rotation_enabled: out.rotation_enabled(),
                 versions: out.version_ids_to_stages().cloned().unwrap_or_default(),
-                tags: out
-                    .tags()
-                    .iter()
-                    .map(|t| {
-                        (
-                            t.key().unwrap_or_default().to_owned(),
-                            t.value().unwrap_or_default().to_owned(),
-                        )
-                    })
-                    .collect(),
+                tags: tag_pairs(out.tags()),
             })
         })
     }
