@@ -232,6 +232,31 @@ impl Clients {
         Ok(answer)
     }
 
+    /// The log group `function` writes to: its `LoggingConfig.LogGroup`
+    /// (the stack's, whose name CloudFormation chose), else Lambda's
+    /// default `/aws/lambda/<name>` (also when the configuration cannot be
+    /// read, e.g. without `lambda:GetFunctionConfiguration`).
+    pub async fn log_group_of(&self, function: &str) -> String {
+        let default = format!(
+            "/aws/lambda/{}",
+            function.rsplit(':').next().unwrap_or(function)
+        );
+        match self
+            .lambda
+            .get_function_configuration()
+            .function_name(function)
+            .send()
+            .await
+        {
+            Ok(config) => config
+                .logging_config()
+                .and_then(|c| c.log_group())
+                .filter(|g| !g.is_empty())
+                .map_or(default, str::to_owned),
+            Err(_) => default,
+        }
+    }
+
     /// The function's JSON log lines in `group` since `start_ms` (epoch
     /// milliseconds), all pages; `Err` when the group cannot be read.
     pub async fn log_lines(

@@ -496,12 +496,10 @@ pub async fn rotate(
         return Ok(Exit::Failed);
     }
     let function = function_of(&info)?.to_owned();
-    let group = log_group.unwrap_or_else(|| {
-        format!(
-            "/aws/lambda/{}",
-            function.rsplit(':').next().unwrap_or(&function)
-        )
-    });
+    let group = match log_group {
+        Some(group) => group,
+        None => clients.log_group_of(&function).await,
+    };
     let version = uuid::Uuid::new_v4().to_string();
     let started_ms = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)

@@ -61,7 +61,7 @@ enum Command {
         /// How long --wait waits, e.g. 90s, 5m.
         #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
         timeout: Duration,
-        /// The function's log group (default /aws/lambda/<function name>).
+        /// The function's log group (default: the one its LoggingConfig names, else /aws/lambda/<function name>).
         #[arg(long)]
         log_group: Option<String>,
     },

@@ -143,8 +143,21 @@ pub trait SecretsApi: Send + Sync + fmt::Debug {
 pub fn endpoint_from_env() -> Option<String> {
     std::env::var("SECRETS_MANAGER_ENDPOINT")
         .ok()
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
+        .and_then(|v| endpoint_url(&v))
+}
+
+/// An endpoint setting as a URL: empty means unset, and a bare host name
+/// (`secretsmanager.us-east-1.amazonaws.com`, what Terraform's and Pulumi's
+/// documented examples pass as the applications' `endpoint`) means https.
+pub fn endpoint_url(setting: &str) -> Option<String> {
+    let setting = setting.trim();
+    if setting.is_empty() {
+        None
+    } else if setting.contains("://") {
+        Some(setting.to_owned())
+    } else {
+        Some(format!("https://{setting}"))
+    }
 }
 
 fn sdk_error<E>(operation: &'static str, secret: &str, err: E) -> SecretsManagerError
@@ -541,5 +554,18 @@ mod tests {
             .get("arn", &(ValueCache::CAPACITY + 4).to_string())
             .is_some());
         assert!(cache.get("other-arn", "5").is_none());
+    }
+
+    #[test]
+    fn an_endpoint_without_a_scheme_is_https() {
+        assert_eq!(endpoint_url("  "), None);
+        assert_eq!(
+            endpoint_url("secretsmanager.eu-west-1.amazonaws.com").as_deref(),
+            Some("https://secretsmanager.eu-west-1.amazonaws.com")
+        );
+        assert_eq!(
+            endpoint_url("http://127.0.0.1:4566 ").as_deref(),
+            Some("http://127.0.0.1:4566")
+        );
     }
 }

@@ -10,6 +10,10 @@ use crate::server::{BadSecret, Function, LoginRecord, OldPassword, TestServer};
 use crate::world::World;
 use serde_json::{json, Value};
 
+/// Every application of the function deploys and rotates (see
+/// [`crate::deploy`]).
+pub use crate::deploy::each_application_deploys_and_rotates;
+
 const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 
 /// Asserts that `user` has not logged in to the server (the function must
@@ -743,6 +747,7 @@ macro_rules! conformance_tests {
             no_password_appears_in_any_log,
             the_sdk_endpoint_variable_works_too,
             operator_events_change_nothing_and_hold_no_secret,
+            each_application_deploys_and_rotates,
         );
         $crate::conformance_tests!(@semantics $function, $database;
             rotation_token_is_passed_on_and_never_logged,

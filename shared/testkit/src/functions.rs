@@ -22,6 +22,16 @@
 //!
 //! [package.metadata.rotation.environment]   # optional: extra variables
 //! USERNAME_CHARACTER_LIMIT = "!Ref UsernameCharacterLimit"
+//!
+//! # one or more: the Serverless Application Repository applications that
+//! # deploy this function (applications/<name>/, see crate::applications)
+//! [[package.metadata.rotation.application]]
+//! name = "RustSecretsManagerRDSPostgreSQLRotationSingleUser"
+//! replaces = "SecretsManagerRDSPostgreSQLRotationSingleUser"  # AWS's, if any
+//! hosted-rotation-type = "PostgreSQLSingleUser"  # CloudFormation's, if any
+//! strategy = "single"        # single | alternating | single-or-admin
+//! description = "Rotates the password of an Amazon RDS or Aurora PostgreSQL user, by that user."
+//! labels = ["postgresql", "rds", "aurora"]
 //! ```
 
 use crate::tools::workspace_root;
@@ -51,6 +61,60 @@ pub struct FunctionCrate {
     /// One more item of the role's `Policies` list (YAML starting with
     /// `- `), when the function calls another AWS API.
     pub policy: Option<String>,
+    /// The package version (the applications' semantic version).
+    pub version: String,
+    /// The Serverless Application Repository applications that deploy it.
+    pub applications: Vec<Application>,
+}
+
+/// Whose password an application's function changes, and with what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// The user changes its own password; no admin secret.
+    Single,
+    /// Alternating users, cloned and changed by an admin whose secret the
+    /// stack is given (`masterSecretArn`), as AWS's multi-user applications.
+    Alternating,
+    /// The user itself, or an admin when a secret names one (`masterarn`),
+    /// whose secret the stack may be given (`masterSecretArn`).
+    SingleOrAdmin,
+}
+
+impl Strategy {
+    /// Whether the application takes `masterSecretArn` and
+    /// `masterSecretKmsKeyArn`.
+    pub fn takes_master_secret(self) -> bool {
+        !matches!(self, Strategy::Single)
+    }
+}
+
+/// One application of `applications/`: a SAM template that deploys one
+/// function with the parameters and output of AWS's application of the same
+/// kind (see [`crate::applications`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Application {
+    /// Its name in the Serverless Application Repository (and its directory).
+    pub name: String,
+    /// The AWS application it replaces, e.g.
+    /// `SecretsManagerRDSPostgreSQLRotationSingleUser`.
+    pub replaces: Option<String>,
+    /// The `RotationType` of CloudFormation's `HostedRotationLambda` that
+    /// deploys the same AWS function, e.g. `PostgreSQLSingleUser`.
+    pub hosted_rotation_type: Option<String>,
+    /// Whose password it changes.
+    pub strategy: Strategy,
+    /// What it rotates, for the repository's listing.
+    pub description: String,
+    /// Search labels, beyond the ones every application has.
+    pub labels: Vec<String>,
+}
+
+impl Application {
+    /// The function's logical id in the template: the AWS application's
+    /// name when it replaces one (as in AWS's template), else its own.
+    pub fn function_logical_id(&self) -> &str {
+        self.replaces.as_deref().unwrap_or(&self.name)
+    }
 }
 
 /// Why a function's manifest could not be read.
@@ -71,6 +135,16 @@ pub enum ManifestError {
         path: PathBuf,
         /// The parse error.
         source: toml::de::Error,
+    },
+    /// An application entry is unusable.
+    #[error("{path}: [[package.metadata.rotation.application]] {index}: {problem}")]
+    Application {
+        /// The manifest.
+        path: PathBuf,
+        /// Its position (from 1).
+        index: usize,
+        /// What is wrong.
+        problem: String,
     },
     /// A field is missing or of the wrong type.
     #[error("{path}: `{field}` is missing or not a string: every function's manifest needs it (see shared/testkit/src/functions.rs)")]
@@ -132,7 +206,10 @@ pub fn read_function(dir: &Path) -> Result<FunctionCrate, ManifestError> {
                 .collect()
         })
         .unwrap_or_default();
+    let applications = read_applications(&path, &manifest)?;
     Ok(FunctionCrate {
+        version: field("package.version")?,
+        applications,
         dir: dir.to_path_buf(),
         binary,
         resource: field("package.metadata.rotation.resource")?,
@@ -150,6 +227,82 @@ pub fn read_function(dir: &Path) -> Result<FunctionCrate, ManifestError> {
             .filter(|text| !text.is_empty()),
         package,
     })
+}
+
+fn read_applications(
+    path: &Path,
+    manifest: &toml::Table,
+) -> Result<Vec<Application>, ManifestError> {
+    let entries = manifest
+        .get("package")
+        .and_then(|p| p.get("metadata"))
+        .and_then(|m| m.get("rotation"))
+        .and_then(|r| r.get("application"))
+        .and_then(toml::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut applications = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let problem = |problem: String| ManifestError::Application {
+            path: path.to_path_buf(),
+            index: i + 1,
+            problem,
+        };
+        let text = |key: &str| {
+            entry
+                .get(key)
+                .and_then(toml::Value::as_str)
+                .map(str::to_owned)
+        };
+        let required = |key: &str| {
+            text(key).ok_or_else(|| problem(format!("`{key}` is missing or not a string")))
+        };
+        let name = required("name")?;
+        if name.is_empty()
+            || name.len() > 140
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(problem(format!(
+                "name {name:?}: the Serverless Application Repository takes 1 to 140 letters, digits and hyphens"
+            )));
+        }
+        let description = required("description")?;
+        if description.len() > 256 {
+            return Err(problem(format!(
+                "description is {} characters: the Serverless Application Repository takes 256 at most",
+                description.len()
+            )));
+        }
+        let strategy = match required("strategy")?.as_str() {
+            "single" => Strategy::Single,
+            "alternating" => Strategy::Alternating,
+            "single-or-admin" => Strategy::SingleOrAdmin,
+            other => {
+                return Err(problem(format!(
+                    "strategy {other:?}: one of single, alternating, single-or-admin"
+                )))
+            }
+        };
+        let labels: Vec<String> = entry
+            .get("labels")
+            .and_then(toml::Value::as_array)
+            .map(|labels| {
+                labels
+                    .iter()
+                    .filter_map(|l| l.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        applications.push(Application {
+            name,
+            replaces: text("replaces"),
+            hosted_rotation_type: text("hosted-rotation-type"),
+            strategy,
+            description,
+            labels,
+        });
+    }
+    Ok(applications)
 }
 
 /// Every crate in `<root>/functions/`, sorted by package name.

@@ -29,8 +29,10 @@
 //! by the runtime proxy, not enforced. The scenarios in [`semantics`] check
 //! the service's documented behaviour that the functions depend on.
 
+pub mod applications;
 pub mod certs;
 pub mod conformance;
+pub mod deploy;
 pub mod downtime;
 pub mod emf;
 pub mod emulator;

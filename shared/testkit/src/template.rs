@@ -155,12 +155,14 @@ pub fn function_resources(f: &FunctionCrate) -> String {
                   Resource: "*"
           - !Ref AWS::NoValue
 {policy}
+  # Kept when the stack is deleted (the record of what rotated what, until
+  # its retention ends); its name is CloudFormation's, unique per stack, so
+  # a stack of the same name can be deployed again.
   {r}RotationLogGroup:
     Type: AWS::Logs::LogGroup
     DeletionPolicy: Retain
     UpdateReplacePolicy: Retain
     Properties:
-      LogGroupName: !Sub "/aws/lambda/${{AWS::StackName}}-{binary}"
       RetentionInDays: !Ref LogRetentionDays
 
   {r}RotationInvokePermission:

@@ -65,13 +65,26 @@ impl<D: TestServer> World<D> {
         options: &ServerOptions,
     ) -> Self {
         let function = function.as_ref();
+        Self::start_as(function, function, env, options).await
+    }
+
+    /// Starts the world with the binary of `function` running as the
+    /// Lambda function `name` (its name in the function's ARN, e.g. the one
+    /// a stack gave it), giving the function `env` on top of the defaults.
+    pub async fn start_as(
+        function: impl AsRef<str>,
+        name: &str,
+        env: &[(&str, &str)],
+        options: &ServerOptions,
+    ) -> Self {
+        let function = function.as_ref();
         let dir = tempfile::Builder::new()
             .prefix("rotation-world-")
             .tempdir()
             .expect("a temporary directory");
         let ca = TestCa::new();
         let binary = function_binary(function);
-        let lambda = LocalLambda::start_runtime(function, binary, dir.path());
+        let lambda = LocalLambda::start_runtime(name, binary, dir.path());
         let invoke_url = lambda.invoke_url();
         let log_dir = dir.path().to_path_buf();
         let emulator = tokio::task::spawn_blocking(move || Emulator::start(&invoke_url, &log_dir));
@@ -179,10 +192,20 @@ impl<D: TestServer> World<D> {
     /// `RotateSecret` with this world's function: the emulator runs the four
     /// steps through the function; `Err` carries the service's message.
     pub async fn rotate(&self, secret_id: &str) -> Result<(), String> {
+        self.rotate_with(secret_id, &self.function_arn()).await
+    }
+
+    /// `RotateSecret` with the function `rotation_lambda_arn` (e.g. a
+    /// stack's output naming this world's function).
+    pub async fn rotate_with(
+        &self,
+        secret_id: &str,
+        rotation_lambda_arn: &str,
+    ) -> Result<(), String> {
         self.sm
             .rotate_secret()
             .secret_id(secret_id)
-            .rotation_lambda_arn(self.function_arn())
+            .rotation_lambda_arn(rotation_lambda_arn)
             .rotation_rules(
                 RotationRulesType::builder()
                     .automatically_after_days(30)
