@@ -82,7 +82,10 @@ Control endpoints (JSON), for tests:
 * ``POST /_launcher/config``: ``{"steps": [...]}`` sets the steps
   ``RotateSecret`` invokes (default all four; ``[]`` only stages AWSPENDING so
   a test can invoke the steps itself); ``{"async_rotation": bool}`` whether
-  ``RotateSecret`` answers before the steps run; ``{"modifying_describes": N}`` how
+  ``RotateSecret`` answers before the steps run; ``{"function_aliases":
+  {"name": "local-name"}}`` serves the function ``name`` (e.g. the one a
+  stack made) by the local function ``local-name`` (``cargo lambda watch``
+  serves only the workspace's binaries' names); ``{"modifying_describes": N}`` how
   many ``DescribeUsers`` calls a modified ElastiCache user stays
   ``modifying``.
 * ``GET /_launcher/elasticache-users``: every ElastiCache user's id, status
@@ -142,16 +145,17 @@ STATE = {
     "async_rotation": False,
     "log_dir": None,
     "shipping": set(),
+    "aliases": {},
 }
 LOCK = threading.Lock()
 
 
 def function_name(arn):
-    """The function name in a Lambda ARN (or the name itself)."""
+    """The local function serving a Lambda ARN (or name): the name in it,
+    or the function it is an alias of (``function_aliases``)."""
     parts = arn.split(":")
-    if len(parts) >= 7 and parts[5] == "function":
-        return parts[6]
-    return arn
+    name = parts[6] if len(parts) >= 7 and parts[5] == "function" else arn
+    return STATE["aliases"].get(name, name)
 
 
 def ship_logs(name):
@@ -651,6 +655,8 @@ class Launcher:
                     STATE["modifying_describes"] = int(config["modifying_describes"])
                 if "async_rotation" in config:
                     STATE["async_rotation"] = bool(config["async_rotation"])
+                if "function_aliases" in config:
+                    STATE["aliases"].update(config["function_aliases"])
                 return json_response(
                     start_response,
                     {

@@ -146,7 +146,7 @@ fn section_entries(template: &str, section: &str) -> Vec<(String, String)> {
             let name = line.trim().split(':').next().unwrap_or_default().to_owned();
             entries.push((name, format!("{line}\n")));
         } else if let Some((_, text)) = entries.last_mut() {
-            if !line.trim().is_empty() {
+            if !line.trim().is_empty() && !line.trim_start().starts_with('#') {
                 text.push_str(line);
                 text.push('\n');
             }

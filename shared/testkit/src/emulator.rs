@@ -164,6 +164,16 @@ impl Emulator {
             .await;
     }
 
+    /// Serves invocations of the function `name` (e.g. the name a stack gave
+    /// it) by the local function `local` (a binary's name).
+    pub async fn alias_function(&self, name: &str, local: &str) {
+        self.control(
+            "config",
+            Some(serde_json::json!({ "function_aliases": { name: local } })),
+        )
+        .await;
+    }
+
     /// Secrets Manager calls counted by action since the last reset, and the
     /// rotation tokens seen on `PutSecretValue`.
     pub async fn calls(&self) -> serde_json::Value {

@@ -41,6 +41,9 @@ pub struct World<D: TestServer> {
     pub sm: Client,
     /// The CA that signed the server's certificate.
     pub ca: TestCa,
+    /// The Lambda function's name (in its ARN): the binary's, unless the
+    /// world was started with [`World::start_as`].
+    pub function_name: String,
     dir: tempfile::TempDir,
 }
 
@@ -69,8 +72,9 @@ impl<D: TestServer> World<D> {
     }
 
     /// Starts the world with the binary of `function` running as the
-    /// Lambda function `name` (its name in the function's ARN, e.g. the one
-    /// a stack gave it), giving the function `env` on top of the defaults.
+    /// Lambda function `name` (its name in the function's ARN and in
+    /// `AWS_LAMBDA_FUNCTION_NAME`, e.g. the one a stack gave it), giving the
+    /// function `env` on top of the defaults.
     pub async fn start_as(
         function: impl AsRef<str>,
         name: &str,
@@ -84,13 +88,16 @@ impl<D: TestServer> World<D> {
             .expect("a temporary directory");
         let ca = TestCa::new();
         let binary = function_binary(function);
-        let lambda = LocalLambda::start_runtime(name, binary, dir.path());
+        let lambda = LocalLambda::start_runtime(function, binary, dir.path());
         let invoke_url = lambda.invoke_url();
         let log_dir = dir.path().to_path_buf();
         let emulator = tokio::task::spawn_blocking(move || Emulator::start(&invoke_url, &log_dir));
         let db = D::start(&ca, options).await;
         let mut db = db;
         let emulator = emulator.await.expect("starting the emulator");
+        if name != function {
+            emulator.alias_function(name, function).await;
+        }
         db.attach_emulator(&emulator);
         let sm = emulator.client();
         let mut world = Self {
@@ -99,6 +106,7 @@ impl<D: TestServer> World<D> {
             emulator,
             sm,
             ca,
+            function_name: name.to_owned(),
             dir,
         };
         world.restart_function(env);
@@ -141,6 +149,12 @@ impl<D: TestServer> World<D> {
     /// entry wins; an empty value unsets the variable).
     pub fn restart_function(&mut self, env: &[(&str, &str)]) {
         let mut all = self.base_env();
+        if self.function_name != self.lambda.name {
+            all.push((
+                "AWS_LAMBDA_FUNCTION_NAME".into(),
+                self.function_name.clone(),
+            ));
+        }
         for (key, value) in env {
             all.retain(|(k, _)| k != key);
             if !value.is_empty() {
@@ -154,7 +168,7 @@ impl<D: TestServer> World<D> {
     pub fn function_arn(&self) -> String {
         format!(
             "arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}",
-            self.lambda.name
+            self.function_name
         )
     }
 
