@@ -123,6 +123,25 @@ fn every_application_takes_aws_parameters_and_gives_its_output() {
                     app.name
                 );
             }
+            // The repository's rules: at most 10 labels of 1 to 127 of
+            // [a-zA-Z0-9+-_:/@].
+            let labels = template
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("Labels: ["))
+                .and_then(|l| l.strip_suffix(']'))
+                .unwrap_or_else(|| panic!("{}: no Labels", app.name));
+            let labels: Vec<&str> = labels.split(", ").collect();
+            assert!(labels.len() <= 10, "{}: {labels:?}", app.name);
+            for label in labels {
+                assert!(
+                    (1..=127).contains(&label.len())
+                        && label
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "+-_:/@".contains(c)),
+                    "{}: label {label:?}",
+                    app.name
+                );
+            }
             assert!(
                 template.contains(&format!("Binary: {}\n", f.binary)),
                 "{}: builds {}",

@@ -160,7 +160,9 @@ const APP_PASSWORD: &str = "app-Deploy-Password-5";
 /// only on secrets that name this function (and the master secret, only
 /// when given), no `GetRandomPassword` (passwords are made in the
 /// function), the log actions on its own log group only, the
-/// network-interface actions only when the function runs in a VPC.
+/// network-interface actions only when the function runs in a VPC, and no
+/// other action on every resource (IAM keys: the users under one path;
+/// ElastiCache: the users listed).
 pub fn assert_least_privilege(
     app: &str,
     function: &DeployedFunction,
@@ -209,6 +211,16 @@ pub fn assert_least_privilege(
                     "{app}: the master secret is only read: {statement}"
                 );
             }
+        }
+        // Only actions that take no resource (the network interfaces a
+        // function in a VPC needs, the RDS lookups) may name every resource.
+        if resources.iter().any(|r| r == "*") {
+            assert!(
+                actions.iter().all(|a| a.starts_with("ec2:")
+                    || a == "rds:DescribeDBInstances"
+                    || a == "rds:DescribeDBClusters"),
+                "{app}: only network-interface and RDS lookups may name every resource: {statement}"
+            );
         }
         if actions.iter().any(|a| a.starts_with("logs:")) {
             assert!(
