@@ -192,7 +192,7 @@ fn the_readme_lists_every_application_and_what_it_replaces() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stack_deploys_again_after_a_delete_and_its_functions_rotate() {
     use serde_json::json;
-    use testkit::deploy::{assert_least_privilege, deploy};
+    use testkit::deploy::{assert_least_privilege, deploy, run_as_deployed};
     use testkit::server::ServerOptions;
     use testkit::TestServer;
 
@@ -230,7 +230,7 @@ async fn the_stack_deploys_again_after_a_delete_and_its_functions_rotate() {
         let logical = format!("{}RotationFunction", f.resource);
         let deployed = &deployment.functions[&logical];
         let arn = &deployment.first.outputs[&format!("{logical}Arn")];
-        assert_least_privilege(&logical, deployed, arn, None, false);
+        assert_least_privilege(&logical, deployed, arn, None, false, None);
         let group = &deployment.first.outputs[&format!("{}RotationLogGroupName", f.resource)];
         assert!(
             !group.starts_with("/aws/lambda/"),
@@ -248,10 +248,10 @@ async fn the_stack_deploys_again_after_a_delete_and_its_functions_rotate() {
         "the emulator skips only what it cannot create"
     );
 
-    let postgres = &deployment.functions["PostgresRotationFunction"];
-    let env = postgres.environment_strings();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    world.restart_function(&env);
+    run_as_deployed(
+        &mut world,
+        &deployment.functions["PostgresRotationFunction"],
+    );
     world.db.create_user("app", "stack-Password-1").await;
     let secret = world
         .create_secret("app-db", &world.db_secret("app", "stack-Password-1"))

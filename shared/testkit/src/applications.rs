@@ -15,6 +15,7 @@
 //! convention), never written twice.
 
 use crate::functions::{Application, FunctionCrate, Strategy};
+use crate::template::{base_policies, indented_policy, kms_policy, log_group, vpc_policy};
 use std::collections::BTreeSet;
 
 /// The directory of the applications, under the workspace root.
@@ -378,19 +379,10 @@ pub fn application_template(
     }
     let policy = match &f.policy {
         None => String::new(),
-        Some(yaml) => rename(
+        Some(yaml) => indented_policy(&rename(
             &yaml.replace(&format!("${{AWS::StackName}}-{binary}"), "${functionName}"),
             &copied.renamed,
-        )
-        .lines()
-        .map(|line| {
-            if line.trim().is_empty() {
-                "\n".to_owned()
-            } else {
-                format!("        {line}\n")
-            }
-        })
-        .collect(),
+        )),
     };
     Ok(format!(
         r#"{GENERATED}
@@ -469,66 +461,8 @@ Resources:
             Principal: {{Service: lambda.amazonaws.com}}
             Action: sts:AssumeRole
       Policies:
-        - PolicyName: logs
-          PolicyDocument:
-            Version: "2012-10-17"
-            Statement:
-              - Effect: Allow
-                Action: [logs:CreateLogStream, logs:PutLogEvents]
-                Resource: !GetAtt RotationLogGroup.Arn
-        - PolicyName: rotate-secrets-that-name-this-function
-          PolicyDocument:
-            Version: "2012-10-17"
-            Statement:
-              - Effect: Allow
-                Action:
-                  - secretsmanager:DescribeSecret
-                  - secretsmanager:GetSecretValue
-                  - secretsmanager:PutSecretValue
-                  - secretsmanager:UpdateSecretVersionStage
-                Resource: !Sub "arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:*"
-                Condition:
-                  StringEquals:
-                    secretsmanager:resource/AllowRotationLambdaArn: !Sub "{function_arn}"
-        - !If
-          - KmsKeyArnExists
-          - PolicyName: decrypt-secrets
-            PolicyDocument:
-              Version: "2012-10-17"
-              Statement:
-                - Effect: Allow
-                  Action: [kms:Decrypt, kms:GenerateDataKey]
-                  Resource: !Ref kmsKeyArn
-                  Condition:
-                    StringEquals:
-                      kms:ViaService: !Sub "secretsmanager.${{AWS::Region}}.amazonaws.com"
-          - !Ref AWS::NoValue
-{master_policies}        - !If
-          - AddVpcConfig
-          - PolicyName: vpc-network-interfaces
-            PolicyDocument:
-              Version: "2012-10-17"
-              Statement:
-                - Effect: Allow
-                  Action:
-                    - ec2:CreateNetworkInterface
-                    - ec2:DescribeNetworkInterfaces
-                    - ec2:DeleteNetworkInterface
-                    - ec2:AssignPrivateIpAddresses
-                    - ec2:UnassignPrivateIpAddresses
-                  Resource: "*"
-          - !Ref AWS::NoValue
-{policy}
-  # Kept when the stack is deleted (the record of what rotated what, until
-  # its retention ends); its name is CloudFormation's, unique per stack, so
-  # the same stack can be deployed again.
-  RotationLogGroup:
-    Type: AWS::Logs::LogGroup
-    DeletionPolicy: Retain
-    UpdateReplacePolicy: Retain
-    Properties:
-      RetentionInDays: !Ref logRetentionDays
-
+{base_policies}{kms_policy}{master_policies}{vpc_policy}{policy}
+{log_group}
   LambdaPermission:
     Type: AWS::Lambda::Permission
     Properties:
@@ -559,6 +493,10 @@ Outputs:
         copied_conditions = copied.conditions,
         function_description = quoted(&f.description),
         master_policies = master_policies(app),
+        base_policies = base_policies("RotationLogGroup", function_arn),
+        kms_policy = kms_policy("KmsKeyArnExists", "kmsKeyArn"),
+        vpc_policy = vpc_policy("AddVpcConfig"),
+        log_group = log_group("RotationLogGroup", "logRetentionDays"),
     ))
 }
 

@@ -144,6 +144,15 @@ pub fn deploy(
     })
 }
 
+/// Restarts the world's function with the environment its stack gave
+/// `deployed` (on top of the world's own: endpoints, credentials, the test
+/// CA).
+pub fn run_as_deployed<D: TestServer>(world: &mut World<D>, deployed: &DeployedFunction) {
+    let env = deployed.environment_strings();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    world.restart_function(&env);
+}
+
 /// The template of the application `name`.
 pub fn application_template(name: &str) -> std::path::PathBuf {
     workspace_root()
@@ -155,12 +164,14 @@ pub fn application_template(name: &str) -> std::path::PathBuf {
 const ADMIN: &str = "rotation_admin";
 const ADMIN_PASSWORD: &str = "admin-Deploy-Password-4";
 const APP_PASSWORD: &str = "app-Deploy-Password-5";
+const KMS_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
 /// Checks the least privilege of a deployed function's role: secret actions
 /// only on secrets that name this function (and the master secret, only
 /// when given), no `GetRandomPassword` (passwords are made in the
 /// function), the log actions on its own log group only, the
-/// network-interface actions only when the function runs in a VPC, and no
+/// network-interface actions only when the function runs in a VPC, the KMS
+/// actions only with a key and only on it through Secrets Manager, and no
 /// other action on every resource (IAM keys: the users under one path;
 /// ElastiCache: the users listed).
 pub fn assert_least_privilege(
@@ -169,6 +180,7 @@ pub fn assert_least_privilege(
     rotation_lambda_arn: &str,
     master_secret: Option<&str>,
     in_vpc: bool,
+    kms_key: Option<&str>,
 ) {
     assert!(
         function.managed_policies.is_empty(),
@@ -187,9 +199,28 @@ pub fn assert_least_privilege(
         ec2, in_vpc,
         "{app}: network-interface actions must be granted exactly when the function runs in a VPC (in_vpc = {in_vpc}): {actions:?}"
     );
+    let kms = actions.iter().any(|a| a.starts_with("kms:"));
+    assert_eq!(
+        kms,
+        kms_key.is_some(),
+        "{app}: KMS actions exactly when the stack is given a key: {actions:?}"
+    );
     for statement in function.statements() {
         let actions = strings(&statement["Action"]);
         let resources = strings(&statement["Resource"]);
+        if actions.iter().any(|a| a.starts_with("kms:")) {
+            assert_eq!(
+                resources,
+                kms_key.map(|k| vec![k.to_owned()]).unwrap_or_default(),
+                "{app}: KMS actions on the stack's key only: {statement}"
+            );
+            assert!(
+                statement["Condition"]["StringEquals"]["kms:ViaService"]
+                    .as_str()
+                    .is_some_and(|v| v.starts_with("secretsmanager.")),
+                "{app}: the key only through Secrets Manager: {statement}"
+            );
+        }
         if actions.iter().any(|a| a.starts_with("secretsmanager:")) {
             let on_every_secret = resources.iter().any(|r| r.ends_with(":secret:*"));
             if on_every_secret {
@@ -295,12 +326,10 @@ pub async fn application_deploys_and_rotates<D: TestServer>(
         Some(&json!(world.emulator.url)),
         "endpoint reaches the function"
     );
-    assert_least_privilege(&app.name, deployed, &arn, master.as_deref(), false);
+    assert_least_privilege(&app.name, deployed, &arn, master.as_deref(), false, None);
 
     // The function as the stack configured it.
-    let env = deployed.environment_strings();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    world.restart_function(&env);
+    run_as_deployed(&mut world, deployed);
 
     world.db.create_user("app", APP_PASSWORD).await;
     let mut value = world.db_secret("app", APP_PASSWORD);
@@ -322,11 +351,13 @@ pub async fn application_deploys_and_rotates<D: TestServer>(
         app.name
     );
 
-    // In a VPC the role gains the network-interface actions, and only then.
+    // In a VPC the role gains the network-interface actions, and only then;
+    // with a customer-managed key, the KMS actions on that key.
     let mut in_vpc = parameters.clone();
     in_vpc["functionName"] = json!(format!("{name}-vpc"));
     in_vpc["vpcSubnetIds"] = json!("subnet-0a1b2c3d,subnet-4e5f6a7b");
     in_vpc["vpcSecurityGroupIds"] = json!("sg-0123456789abcdef0");
+    in_vpc["kmsKeyArn"] = json!(KMS_KEY);
     let endpoint = world.emulator.url.clone();
     let vpc = tokio::task::spawn_blocking(move || {
         deploy(&template, &endpoint, "rotation-app-in-vpc", &in_vpc, false)
@@ -340,7 +371,14 @@ pub async fn application_deploys_and_rotates<D: TestServer>(
     );
     let vpc_arn = &vpc.first.outputs["RotationLambdaARN"];
     let vpc_function = &vpc.functions[app.function_logical_id()];
-    assert_least_privilege(&app.name, vpc_function, vpc_arn, master.as_deref(), true);
+    assert_least_privilege(
+        &app.name,
+        vpc_function,
+        vpc_arn,
+        master.as_deref(),
+        true,
+        Some(KMS_KEY),
+    );
 }
 
 /// Conformance: every application of the function (its manifest's

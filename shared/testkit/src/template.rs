@@ -29,6 +29,115 @@ pub enum TemplateError {
     Marker(&'static str),
 }
 
+/// The first items of a rotation function's role `Policies`: the log
+/// actions on its own log group (`log_group`, a logical id), and the secret
+/// actions on the secrets whose rotation function is `function_arn` (a
+/// `!Sub` string), i.e. only the secrets that name this function.
+pub fn base_policies(log_group: &str, function_arn: &str) -> String {
+    format!(
+        r#"        - PolicyName: logs
+          PolicyDocument:
+            Version: "2012-10-17"
+            Statement:
+              - Effect: Allow
+                Action: [logs:CreateLogStream, logs:PutLogEvents]
+                Resource: !GetAtt {log_group}.Arn
+        - PolicyName: rotate-secrets-that-name-this-function
+          PolicyDocument:
+            Version: "2012-10-17"
+            Statement:
+              - Effect: Allow
+                Action:
+                  - secretsmanager:DescribeSecret
+                  - secretsmanager:GetSecretValue
+                  - secretsmanager:PutSecretValue
+                  - secretsmanager:UpdateSecretVersionStage
+                Resource: !Sub "arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:*"
+                Condition:
+                  StringEquals:
+                    secretsmanager:resource/AllowRotationLambdaArn: !Sub "{function_arn}"
+"#
+    )
+}
+
+/// The role's policy on the secrets' customer-managed KMS key (`key`, a
+/// parameter), under `condition`: only through Secrets Manager, only for
+/// this account's secrets.
+pub fn kms_policy(condition: &str, key: &str) -> String {
+    format!(
+        r#"        - !If
+          - {condition}
+          - PolicyName: decrypt-secrets
+            PolicyDocument:
+              Version: "2012-10-17"
+              Statement:
+                - Effect: Allow
+                  Action: [kms:Decrypt, kms:GenerateDataKey]
+                  Resource: !Ref {key}
+                  Condition:
+                    StringEquals:
+                      kms:ViaService: !Sub "secretsmanager.${{AWS::Region}}.amazonaws.com"
+                    StringLike:
+                      kms:EncryptionContext:SecretARN: !Sub "arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:*"
+          - !Ref AWS::NoValue
+"#
+    )
+}
+
+/// The network-interface actions a function in a VPC needs, under
+/// `condition` (the function runs in a VPC).
+pub fn vpc_policy(condition: &str) -> String {
+    format!(
+        r#"        - !If
+          - {condition}
+          - PolicyName: vpc-network-interfaces
+            PolicyDocument:
+              Version: "2012-10-17"
+              Statement:
+                - Effect: Allow
+                  Action:
+                    - ec2:CreateNetworkInterface
+                    - ec2:DescribeNetworkInterfaces
+                    - ec2:DeleteNetworkInterface
+                    - ec2:AssignPrivateIpAddresses
+                    - ec2:UnassignPrivateIpAddresses
+                  Resource: "*"
+          - !Ref AWS::NoValue
+"#
+    )
+}
+
+/// A manifest's own policy item (YAML starting with `- `), indented as an
+/// item of the role's `Policies`.
+pub fn indented_policy(yaml: &str) -> String {
+    yaml.lines()
+        .map(|line| {
+            if line.trim().is_empty() {
+                "\n".to_owned()
+            } else {
+                format!("        {line}\n")
+            }
+        })
+        .collect()
+}
+
+/// The function's log group: kept when the stack is deleted, named by
+/// CloudFormation (unique per stack), `retention` a parameter.
+pub fn log_group(logical: &str, retention: &str) -> String {
+    format!(
+        r#"  # Kept when the stack is deleted (the record of what rotated what, until
+  # its retention ends); its name is CloudFormation's, unique per stack, so
+  # a stack of the same name can be deployed again.
+  {logical}:
+    Type: AWS::Logs::LogGroup
+    DeletionPolicy: Retain
+    UpdateReplacePolicy: Retain
+    Properties:
+      RetentionInDays: !Ref {retention}
+"#
+    )
+}
+
 /// The resources of one function.
 pub fn function_resources(f: &FunctionCrate) -> String {
     let r = &f.resource;
@@ -45,19 +154,14 @@ pub fn function_resources(f: &FunctionCrate) -> String {
     // Double-quoted: a description may hold `: ` or `#`.
     let quoted_description = format!("{:?}", f.description);
     // The manifest's own policy item, indented as an item of `Policies`.
-    let policy = match &f.policy {
-        None => String::new(),
-        Some(yaml) => yaml
-            .lines()
-            .map(|line| {
-                if line.trim().is_empty() {
-                    "\n".to_owned()
-                } else {
-                    format!("        {line}\n")
-                }
-            })
-            .collect(),
-    };
+    let policy = f.policy.as_deref().map(indented_policy).unwrap_or_default();
+    let base_policies = base_policies(
+        &format!("{r}RotationLogGroup"),
+        &format!("arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:${{AWS::StackName}}-{binary}"),
+    );
+    let kms_policy = kms_policy("HasKmsKey", "KmsKeyArn");
+    let vpc_policy = vpc_policy("InVpc");
+    let log_group = log_group(&format!("{r}RotationLogGroup"), "LogRetentionDays");
     format!(
         r#"  # ---------------------------------------------------------------- {binary}
   {r}RotationFunction:
@@ -89,28 +193,7 @@ pub fn function_resources(f: &FunctionCrate) -> String {
             Principal: {{Service: lambda.amazonaws.com}}
             Action: sts:AssumeRole
       Policies:
-        - PolicyName: logs
-          PolicyDocument:
-            Version: "2012-10-17"
-            Statement:
-              - Effect: Allow
-                Action: [logs:CreateLogStream, logs:PutLogEvents]
-                Resource: !GetAtt {r}RotationLogGroup.Arn
-        - PolicyName: rotate-secrets-that-name-this-function
-          PolicyDocument:
-            Version: "2012-10-17"
-            Statement:
-              - Effect: Allow
-                Action:
-                  - secretsmanager:DescribeSecret
-                  - secretsmanager:GetSecretValue
-                  - secretsmanager:PutSecretValue
-                  - secretsmanager:UpdateSecretVersionStage
-                Resource: !Sub "arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:*"
-                Condition:
-                  StringEquals:
-                    secretsmanager:resource/AllowRotationLambdaArn: !Sub "arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:${{AWS::StackName}}-{binary}"
-        - !If
+{base_policies}        - !If
           - HasAdminSecrets
           - PolicyName: read-admin-secrets
             PolicyDocument:
@@ -124,47 +207,8 @@ pub fn function_resources(f: &FunctionCrate) -> String {
                   Action: [rds:DescribeDBInstances, rds:DescribeDBClusters]
                   Resource: "*"
           - !Ref AWS::NoValue
-        - !If
-          - HasKmsKey
-          - PolicyName: decrypt-secrets
-            PolicyDocument:
-              Version: "2012-10-17"
-              Statement:
-                - Effect: Allow
-                  Action: [kms:Decrypt, kms:GenerateDataKey]
-                  Resource: !Ref KmsKeyArn
-                  Condition:
-                    StringEquals:
-                      kms:ViaService: !Sub "secretsmanager.${{AWS::Region}}.amazonaws.com"
-                    StringLike:
-                      kms:EncryptionContext:SecretARN: !Sub "arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:*"
-          - !Ref AWS::NoValue
-        - !If
-          - InVpc
-          - PolicyName: vpc-network-interfaces
-            PolicyDocument:
-              Version: "2012-10-17"
-              Statement:
-                - Effect: Allow
-                  Action:
-                    - ec2:CreateNetworkInterface
-                    - ec2:DescribeNetworkInterfaces
-                    - ec2:DeleteNetworkInterface
-                    - ec2:AssignPrivateIpAddresses
-                    - ec2:UnassignPrivateIpAddresses
-                  Resource: "*"
-          - !Ref AWS::NoValue
-{policy}
-  # Kept when the stack is deleted (the record of what rotated what, until
-  # its retention ends); its name is CloudFormation's, unique per stack, so
-  # a stack of the same name can be deployed again.
-  {r}RotationLogGroup:
-    Type: AWS::Logs::LogGroup
-    DeletionPolicy: Retain
-    UpdateReplacePolicy: Retain
-    Properties:
-      RetentionInDays: !Ref LogRetentionDays
-
+{kms_policy}{vpc_policy}{policy}
+{log_group}
   {r}RotationInvokePermission:
     Type: AWS::Lambda::Permission
     Properties:
