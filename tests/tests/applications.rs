@@ -192,7 +192,7 @@ fn the_readme_lists_every_application_and_what_it_replaces() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stack_deploys_again_after_a_delete_and_its_functions_rotate() {
     use serde_json::json;
-    use testkit::deploy::{assert_least_privilege, deploy, run_as_deployed};
+    use testkit::deploy::{assert_least_privilege, deploy_created, run_as_deployed};
     use testkit::server::ServerOptions;
     use testkit::TestServer;
 
@@ -202,22 +202,14 @@ async fn the_stack_deploys_again_after_a_delete_and_its_functions_rotate() {
         testkit::PostgresWorld::start_as("rotate-postgres", &name, &[], &ServerOptions::default())
             .await;
     let endpoint = world.emulator.url.clone();
-    let deployment = tokio::task::spawn_blocking(move || {
-        deploy(
-            &root().join("template.yaml"),
-            &endpoint,
-            stack,
-            &json!({"SecretsManagerEndpoint": endpoint}),
-            true,
-        )
-    })
-    .await
-    .expect("deploy");
-    assert_eq!(
-        deployment.first.status, "CREATE_COMPLETE",
-        "{:?}",
-        deployment.first.reason
-    );
+    let deployment = deploy_created(
+        &root().join("template.yaml"),
+        &endpoint,
+        stack,
+        &json!({"SecretsManagerEndpoint": endpoint}),
+        true,
+    )
+    .await;
     let again = deployment.recreated.as_ref().expect("recreated");
     assert_eq!(
         again.status, "CREATE_COMPLETE",

@@ -15,7 +15,9 @@
 //! convention), never written twice.
 
 use crate::functions::{Application, FunctionCrate, Strategy};
-use crate::template::{base_policies, indented_policy, kms_policy, log_group, vpc_policy};
+use crate::template::{
+    base_policies, indented_policy, kms_policy, log_group, rotation_role, vpc_policy,
+};
 use std::collections::BTreeSet;
 
 /// The directory of the applications, under the workspace root.
@@ -451,17 +453,7 @@ Resources:
       Tags:
         SecretsManagerLambda: Rotation
 
-  RotationRole:
-    Type: AWS::IAM::Role
-    Properties:
-      AssumeRolePolicyDocument:
-        Version: "2012-10-17"
-        Statement:
-          - Effect: Allow
-            Principal: {{Service: lambda.amazonaws.com}}
-            Action: sts:AssumeRole
-      Policies:
-{base_policies}{kms_policy}{master_policies}{vpc_policy}{policy}
+{role}
 {log_group}
   LambdaPermission:
     Type: AWS::Lambda::Permission
@@ -492,10 +484,16 @@ Outputs:
         our_parameters = copied.parameters,
         copied_conditions = copied.conditions,
         function_description = quoted(&f.description),
-        master_policies = master_policies(app),
-        base_policies = base_policies("RotationLogGroup", function_arn),
-        kms_policy = kms_policy("KmsKeyArnExists", "kmsKeyArn"),
-        vpc_policy = vpc_policy("AddVpcConfig"),
+        role = rotation_role(
+            "RotationRole",
+            &format!(
+                "{}{}{}{}{policy}",
+                base_policies("RotationLogGroup", function_arn),
+                kms_policy("KmsKeyArnExists", "kmsKeyArn"),
+                master_policies(app),
+                vpc_policy("AddVpcConfig"),
+            )
+        ),
         log_group = log_group("RotationLogGroup", "logRetentionDays"),
     ))
 }

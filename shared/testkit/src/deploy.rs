@@ -144,6 +144,35 @@ pub fn deploy(
     })
 }
 
+/// [`deploy`] from async code (on a blocking thread), asserting that the
+/// stack was created.
+pub async fn deploy_created(
+    template: &Path,
+    endpoint: &str,
+    stack: &str,
+    parameters: &Value,
+    recreate: bool,
+) -> Deployment {
+    let (path, url, name, values) = (
+        template.to_path_buf(),
+        endpoint.to_owned(),
+        stack.to_owned(),
+        parameters.clone(),
+    );
+    let deployment =
+        tokio::task::spawn_blocking(move || deploy(&path, &url, &name, &values, recreate))
+            .await
+            .expect("deploy_stack.py");
+    assert_eq!(
+        deployment.first.status,
+        "CREATE_COMPLETE",
+        "{} as stack {stack}: {:?}",
+        template.display(),
+        deployment.first.reason
+    );
+    deployment
+}
+
 /// Restarts the world's function with the environment its stack gave
 /// `deployed` (on top of the world's own: endpoints, credentials, the test
 /// CA).
@@ -291,19 +320,14 @@ pub async fn application_deploys_and_rotates<D: TestServer>(
     } else {
         None
     };
-    let deployment = tokio::task::spawn_blocking({
-        let template = template.clone();
-        let endpoint = world.emulator.url.clone();
-        let parameters = parameters.clone();
-        move || deploy(&template, &endpoint, "rotation-app", &parameters, true)
-    })
-    .await
-    .expect("deploy");
-    assert_eq!(
-        deployment.first.status, "CREATE_COMPLETE",
-        "{}: {:?}",
-        app.name, deployment.first.reason
-    );
+    let deployment = deploy_created(
+        &template,
+        &world.emulator.url,
+        "rotation-app",
+        &parameters,
+        true,
+    )
+    .await;
     let recreated = deployment.recreated.as_ref().expect("recreated");
     assert_eq!(
         recreated.status, "CREATE_COMPLETE",
@@ -358,17 +382,14 @@ pub async fn application_deploys_and_rotates<D: TestServer>(
     in_vpc["vpcSubnetIds"] = json!("subnet-0a1b2c3d,subnet-4e5f6a7b");
     in_vpc["vpcSecurityGroupIds"] = json!("sg-0123456789abcdef0");
     in_vpc["kmsKeyArn"] = json!(KMS_KEY);
-    let endpoint = world.emulator.url.clone();
-    let vpc = tokio::task::spawn_blocking(move || {
-        deploy(&template, &endpoint, "rotation-app-in-vpc", &in_vpc, false)
-    })
-    .await
-    .expect("deploy in a VPC");
-    assert_eq!(
-        vpc.first.status, "CREATE_COMPLETE",
-        "{:?}",
-        vpc.first.reason
-    );
+    let vpc = deploy_created(
+        &template,
+        &world.emulator.url,
+        "rotation-app-in-vpc",
+        &in_vpc,
+        false,
+    )
+    .await;
     let vpc_arn = &vpc.first.outputs["RotationLambdaARN"];
     let vpc_function = &vpc.functions[app.function_logical_id()];
     assert_least_privilege(

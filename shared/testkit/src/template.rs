@@ -84,6 +84,24 @@ pub fn kms_policy(condition: &str, key: &str) -> String {
     )
 }
 
+/// A rotation function's role: Lambda may assume it; `policies` are the
+/// items of its `Policies` list.
+pub fn rotation_role(logical: &str, policies: &str) -> String {
+    format!(
+        r#"  {logical}:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal: {{Service: lambda.amazonaws.com}}
+            Action: sts:AssumeRole
+      Policies:
+{policies}"#
+    )
+}
+
 /// The network-interface actions a function in a VPC needs, under
 /// `condition` (the function runs in a VPC).
 pub fn vpc_policy(condition: &str) -> String {
@@ -159,8 +177,29 @@ pub fn function_resources(f: &FunctionCrate) -> String {
         &format!("{r}RotationLogGroup"),
         &format!("arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:${{AWS::StackName}}-{binary}"),
     );
-    let kms_policy = kms_policy("HasKmsKey", "KmsKeyArn");
-    let vpc_policy = vpc_policy("InVpc");
+    let admin_policy = r#"        - !If
+          - HasAdminSecrets
+          - PolicyName: read-admin-secrets
+            PolicyDocument:
+              Version: "2012-10-17"
+              Statement:
+                - Effect: Allow
+                  Action: [secretsmanager:GetSecretValue, secretsmanager:DescribeSecret]
+                  Resource: !Ref AdminSecretArns
+                # Only for RDS-managed master secrets: find the endpoint.
+                - Effect: Allow
+                  Action: [rds:DescribeDBInstances, rds:DescribeDBClusters]
+                  Resource: "*"
+          - !Ref AWS::NoValue
+"#;
+    let role = rotation_role(
+        &format!("{r}RotationRole"),
+        &format!(
+            "{base_policies}{admin_policy}{}{}{policy}",
+            kms_policy("HasKmsKey", "KmsKeyArn"),
+            vpc_policy("InVpc")
+        ),
+    );
     let log_group = log_group(&format!("{r}RotationLogGroup"), "LogRetentionDays");
     format!(
         r#"  # ---------------------------------------------------------------- {binary}
@@ -183,31 +222,7 @@ pub fn function_resources(f: &FunctionCrate) -> String {
         ApplicationLogLevel: !Ref LogLevel
         SystemLogLevel: WARN
 
-  {r}RotationRole:
-    Type: AWS::IAM::Role
-    Properties:
-      AssumeRolePolicyDocument:
-        Version: "2012-10-17"
-        Statement:
-          - Effect: Allow
-            Principal: {{Service: lambda.amazonaws.com}}
-            Action: sts:AssumeRole
-      Policies:
-{base_policies}        - !If
-          - HasAdminSecrets
-          - PolicyName: read-admin-secrets
-            PolicyDocument:
-              Version: "2012-10-17"
-              Statement:
-                - Effect: Allow
-                  Action: [secretsmanager:GetSecretValue, secretsmanager:DescribeSecret]
-                  Resource: !Ref AdminSecretArns
-                # Only for RDS-managed master secrets: find the endpoint.
-                - Effect: Allow
-                  Action: [rds:DescribeDBInstances, rds:DescribeDBClusters]
-                  Resource: "*"
-          - !Ref AWS::NoValue
-{kms_policy}{vpc_policy}{policy}
+{role}
 {log_group}
   {r}RotationInvokePermission:
     Type: AWS::Lambda::Permission
