@@ -16,7 +16,8 @@
 
 use crate::functions::{Application, FunctionCrate, Strategy};
 use crate::template::{
-    base_policies, indented_policy, kms_policy, log_group, rotation_role, vpc_policy,
+    base_policies, indented_policy, kms_policy, log_group, read_admin_secret_policy, rotation_role,
+    vpc_policy,
 };
 use std::collections::BTreeSet;
 
@@ -300,27 +301,14 @@ fn master_policies(app: &Application) -> String {
     if !app.strategy.takes_master_secret() {
         return String::new();
     }
-    let rds = if app.strategy == Strategy::Alternating {
-        r#"                # Only for RDS-managed master secrets: find the endpoint.
-                - Effect: Allow
-                  Action: [rds:DescribeDBInstances, rds:DescribeDBClusters]
-                  Resource: "*"
-"#
-    } else {
-        ""
-    };
+    let read = read_admin_secret_policy(
+        "MasterSecretArnExists",
+        "read-master-secret",
+        "masterSecretArn",
+        app.strategy == Strategy::Alternating,
+    );
     format!(
-        r#"        - !If
-          - MasterSecretArnExists
-          - PolicyName: read-master-secret
-            PolicyDocument:
-              Version: "2012-10-17"
-              Statement:
-                - Effect: Allow
-                  Action: [secretsmanager:GetSecretValue, secretsmanager:DescribeSecret]
-                  Resource: !Ref masterSecretArn
-{rds}          - !Ref AWS::NoValue
-        - !If
+        r#"{read}        - !If
           - MasterSecretKmsKeyArnExists
           - PolicyName: decrypt-master-secret
             PolicyDocument:

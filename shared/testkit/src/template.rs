@@ -84,6 +84,34 @@ pub fn kms_policy(condition: &str, key: &str) -> String {
     )
 }
 
+/// Read access to the admin secrets (`secrets`, a parameter) under
+/// `condition`; with `rds`, the RDS lookups an RDS-managed admin secret
+/// needs to find its database.
+pub fn read_admin_secret_policy(condition: &str, name: &str, secrets: &str, rds: bool) -> String {
+    let rds = if rds {
+        r#"                # Only for RDS-managed master secrets: find the endpoint.
+                - Effect: Allow
+                  Action: [rds:DescribeDBInstances, rds:DescribeDBClusters]
+                  Resource: "*"
+"#
+    } else {
+        ""
+    };
+    format!(
+        r#"        - !If
+          - {condition}
+          - PolicyName: {name}
+            PolicyDocument:
+              Version: "2012-10-17"
+              Statement:
+                - Effect: Allow
+                  Action: [secretsmanager:GetSecretValue, secretsmanager:DescribeSecret]
+                  Resource: !Ref {secrets}
+{rds}          - !Ref AWS::NoValue
+"#
+    )
+}
+
 /// A rotation function's role: Lambda may assume it; `policies` are the
 /// items of its `Policies` list.
 pub fn rotation_role(logical: &str, policies: &str) -> String {
@@ -177,21 +205,12 @@ pub fn function_resources(f: &FunctionCrate) -> String {
         &format!("{r}RotationLogGroup"),
         &format!("arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:${{AWS::StackName}}-{binary}"),
     );
-    let admin_policy = r#"        - !If
-          - HasAdminSecrets
-          - PolicyName: read-admin-secrets
-            PolicyDocument:
-              Version: "2012-10-17"
-              Statement:
-                - Effect: Allow
-                  Action: [secretsmanager:GetSecretValue, secretsmanager:DescribeSecret]
-                  Resource: !Ref AdminSecretArns
-                # Only for RDS-managed master secrets: find the endpoint.
-                - Effect: Allow
-                  Action: [rds:DescribeDBInstances, rds:DescribeDBClusters]
-                  Resource: "*"
-          - !Ref AWS::NoValue
-"#;
+    let admin_policy = read_admin_secret_policy(
+        "HasAdminSecrets",
+        "read-admin-secrets",
+        "AdminSecretArns",
+        true,
+    );
     let role = rotation_role(
         &format!("{r}RotationRole"),
         &format!(
