@@ -197,31 +197,29 @@ fn copied(f: &FunctionCrate, main: &str) -> Result<Copied, ApplicationError> {
         uses.push('\n');
     }
     uses.push_str(f.policy.as_deref().unwrap_or_default());
-    let used = words(&uses);
+    // The conditions the function's text names, and what they name in turn.
+    let named = words(&uses);
     let wanted_conditions: Vec<&(String, String)> = conditions
         .iter()
-        .filter(|(name, _)| used.contains(name.as_str()))
+        .filter(|(name, _)| named.contains(name.as_str()))
         .collect();
-    let mut wanted: BTreeSet<String> = OUR_PARAMETERS.iter().map(|s| s.to_string()).collect();
-    let parameter_names: BTreeSet<&str> = parameters.iter().map(|(n, _)| n.as_str()).collect();
-    for word in used.iter().chain(
-        wanted_conditions
-            .iter()
-            .flat_map(|(_, text)| words(text))
-            .collect::<Vec<_>>()
-            .iter(),
-    ) {
-        if parameter_names.contains(word) {
-            wanted.insert(word.to_string());
-        }
+    for (_, text) in &wanted_conditions {
+        uses.push_str(text);
     }
+    let used = words(&uses);
+    // The function's own parameters (sorted), after ours.
+    let own: BTreeSet<String> = parameters
+        .iter()
+        .map(|(name, _)| name.clone())
+        .filter(|name| used.contains(name.as_str()) && !OUR_PARAMETERS.contains(&name.as_str()))
+        .collect();
+    let wanted: BTreeSet<String> = OUR_PARAMETERS
+        .iter()
+        .map(|s| s.to_string())
+        .chain(own.iter().cloned())
+        .collect();
     let mut parameter_text = String::new();
-    for name in OUR_PARAMETERS.iter().map(|s| s.to_string()).chain(
-        wanted
-            .iter()
-            .filter(|n| !OUR_PARAMETERS.contains(&n.as_str()))
-            .cloned(),
-    ) {
+    for name in OUR_PARAMETERS.iter().map(|s| s.to_string()).chain(own) {
         let (_, text) = parameters.iter().find(|(n, _)| *n == name).ok_or_else(|| {
             ApplicationError::Missing {
                 kind: "parameter",

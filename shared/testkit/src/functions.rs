@@ -193,10 +193,8 @@ pub fn read_function(dir: &Path) -> Result<FunctionCrate, ManifestError> {
         .and_then(toml::Value::as_str)
         .map(str::to_owned)
         .unwrap_or_else(|| package.clone());
-    let environment = manifest
-        .get("package")
-        .and_then(|p| p.get("metadata"))
-        .and_then(|m| m.get("rotation"))
+    let rotation = rotation_table(&manifest);
+    let environment = rotation
         .and_then(|r| r.get("environment"))
         .and_then(toml::Value::as_table)
         .map(|table| {
@@ -217,10 +215,7 @@ pub fn read_function(dir: &Path) -> Result<FunctionCrate, ManifestError> {
         description: field("package.metadata.rotation.description")?,
         test_server: field("package.metadata.rotation.test-server")?,
         environment,
-        policy: manifest
-            .get("package")
-            .and_then(|p| p.get("metadata"))
-            .and_then(|m| m.get("rotation"))
+        policy: rotation
             .and_then(|r| r.get("policy"))
             .and_then(toml::Value::as_str)
             .map(|text| text.trim_end().to_owned())
@@ -229,17 +224,22 @@ pub fn read_function(dir: &Path) -> Result<FunctionCrate, ManifestError> {
     })
 }
 
+/// The manifest's `[package.metadata.rotation]` table.
+fn rotation_table(manifest: &toml::Table) -> Option<&toml::Value> {
+    manifest
+        .get("package")
+        .and_then(|p| p.get("metadata"))
+        .and_then(|m| m.get("rotation"))
+}
+
 fn read_applications(
     path: &Path,
     manifest: &toml::Table,
 ) -> Result<Vec<Application>, ManifestError> {
-    let entries = manifest
-        .get("package")
-        .and_then(|p| p.get("metadata"))
-        .and_then(|m| m.get("rotation"))
+    let entries = rotation_table(manifest)
         .and_then(|r| r.get("application"))
         .and_then(toml::Value::as_array)
-        .cloned()
+        .map(Vec::as_slice)
         .unwrap_or_default();
     let mut applications = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
